@@ -1,0 +1,39 @@
+# Every target that runs code first makes sure .venv exists and holds the
+# project, so on a fresh machine `make serve` or `make test` is the only step.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: serve test lint openapi contract clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required; set PYTHON=python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+## serve: run the simulator for both providers on 127.0.0.1:8000 (in-memory state)
+serve: $(STAMP)
+	$(BIN)/seedance-mock serve $(ARGS)
+
+## test: lint, type-check and run every test (what CI runs)
+test: lint
+	$(BIN)/python -m pytest $(ARGS)
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## openapi: write the OpenAPI 3.1 document of each provider to openapi/
+openapi: $(STAMP)
+	@mkdir -p openapi
+	$(BIN)/seedance-mock openapi --provider seedance2ai --output openapi/seedance2ai.json
+	$(BIN)/seedance-mock openapi --provider seedanceapi --output openapi/seedanceapi.json
+
+clean:
+	rm -rf $(VENV) openapi build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

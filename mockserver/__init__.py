@@ -1,0 +1,1 @@
+"""seedance-mock: an offline twin of the seedance2ai and seedanceapi video APIs."""

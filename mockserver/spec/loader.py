@@ -1,0 +1,221 @@
+"""The one way spec/ is read.
+
+``load_provider("seedance2ai")`` reads the provider's api.json, schema.json
+and profile.json, applies the chosen profile ("documented" or "observed") and
+any user overrides, and builds every validator once. The simulator, the OpenAPI
+export and the contract suite all start here.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+
+from mockserver.spec.profile import Price, Profile
+from mockserver.spec.validation import RequestValidator
+
+PROVIDERS = ("seedance2ai", "seedanceapi")
+PROFILES = ("documented", "observed")
+
+
+def spec_root() -> Path:
+    """The spec/ directory: inside the installed wheel, else the checkout's."""
+    packaged = Path(str(resources.files("mockserver"))) / "_spec"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "spec"
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overlay`` merged in: mappings merge, anything else replaces."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One documented endpoint, as api.json describes it."""
+
+    name: str
+    method: str
+    path: str
+    summary: str
+    headers: Mapping[str, Any]
+    body: str | None  # the $defs name of the JSON body
+    query: str | None  # the $defs name of the query object
+    path_parameters: str | None
+    responses: Mapping[str, Any]
+
+    @property
+    def flask_rule(self) -> str:
+        return self.path.replace("{", "<").replace("}", ">")
+
+    def requires_header(self, name: str) -> bool:
+        return bool(self.headers.get(name, {}).get("required"))
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """How a provider renders one error condition."""
+
+    condition: str
+    status: int
+    code: str
+    message: str
+    retry_after: bool
+
+
+class ProviderSpec:
+    """A provider's API, schemas and profile, with validators built once."""
+
+    def __init__(self, name: str, profile_name: str, overrides: Mapping[str, Any]) -> None:
+        root = spec_root() / name
+        self.name = name
+        self.profile_name = profile_name
+        self.api: dict[str, Any] = _read(root / "api.json")
+        raw_profile = _read(root / "profile.json")
+        chosen = raw_profile["profiles"][profile_name]
+        merged = deep_merge(raw_profile, chosen.get("overlay", {}))
+        self.profile_json: dict[str, Any] = deep_merge(merged, overrides)
+        schema = _read(root / self.api["schema"])
+        self.schema: dict[str, Any] = jsonpatch.apply_patch(schema, chosen.get("schema_patch", []))
+        self.profile = Profile.from_json(name, self.profile_json)
+        self.operations = {
+            op_name: Operation(
+                name=op_name,
+                method=op["method"],
+                path=op["path"],
+                summary=op["summary"],
+                headers=op.get("headers", {}),
+                body=op.get("body"),
+                query=op.get("query"),
+                path_parameters=op.get("path_parameters"),
+                responses=op["responses"],
+            )
+            for op_name, op in self.api["operations"].items()
+        }
+        self.errors = {
+            condition: ErrorKind(
+                condition,
+                int(e["status"]),
+                str(e["code"]),
+                str(e["message"]),
+                bool(e.get("retry_after")),
+            )
+            for condition, e in self.api["errors"].items()
+        }
+        self._validators: dict[str, RequestValidator] = {}
+
+    def __repr__(self) -> str:
+        return f"<ProviderSpec {self.name} ({self.profile_name})>"
+
+    @property
+    def base_url(self) -> str:
+        return str(self.api["servers"][0]["url"])
+
+    def definition(self, name: str) -> dict[str, Any]:
+        """A standalone schema for ``$defs[name]`` (its references still resolve)."""
+        defs = self.schema["$defs"]
+        if name not in defs:
+            raise KeyError(f"{self.name} has no schema named {name!r}")
+        return {"$schema": self.schema["$schema"], **defs[name], "$defs": defs}
+
+    def validator(self, name: str) -> RequestValidator:
+        """The validator of ``$defs[name]``, built on first use and kept."""
+        if name not in self._validators:
+            self._validators[name] = RequestValidator(self.definition(name))
+        return self._validators[name]
+
+    def error(self, condition: str) -> ErrorKind:
+        return self.errors[condition]
+
+    def error_codes(self) -> set[str]:
+        """Every code this provider can put in an error body."""
+        codes = {e.code for e in self.errors.values()}
+        codes.update(_error_codes_in(self.schema))
+        return codes
+
+    def price(self, params: Mapping[str, Any]) -> Price:
+        """The price of a request whose defaults are already filled in."""
+        keys = self.profile.pricing.keys
+        values = {k: int(params[k]) if k == "duration" else params[k] for k in keys}
+        return self.profile.pricing.price(**values)
+
+    def price_grid(self, operation: str) -> Iterator[tuple[dict[str, Any], Price]]:
+        """Every valid combination of the priced fields, with its price."""
+        op = self.operations[operation]
+        assert op.body is not None
+        validator = self.validator(op.body)
+        props = validator.schema["properties"]
+        keys = self.profile.pricing.keys
+        choices = [props[k].get("enum", [False, True]) for k in keys]
+        sample = next(iter(self.examples("request", operation)))
+        for combo in itertools.product(*choices):
+            request = {**sample, **dict(zip(keys, combo, strict=True))}
+            if validator.is_valid(request):
+                yield dict(zip(keys, combo, strict=True)), self.price(request)
+
+    def examples(self, kind: str, operation: str | None = None) -> Iterator[dict[str, Any]]:
+        """The verbatim examples from the provider document, filtered by kind/operation."""
+        for entry in self.example_index():
+            if entry["kind"] == kind and operation in (None, entry["operation"]):
+                yield entry["body"]
+
+    def example_index(self) -> list[dict[str, Any]]:
+        folder = spec_root() / self.name / "examples"
+        index = _read(folder / "index.json")["examples"]
+        return [{**entry, "body": _read(folder / entry["file"])} for entry in index]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
+def _error_codes_in(node: Any) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        mapping = node.get("x-error-code")
+        if isinstance(mapping, str):
+            yield mapping
+        elif isinstance(mapping, Mapping):
+            yield from (str(v) for v in mapping.values())
+        for value in node.values():
+            yield from _error_codes_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _error_codes_in(item)
+
+
+@functools.cache
+def _load(name: str, profile: str, overrides_json: str) -> ProviderSpec:
+    return ProviderSpec(name, profile, json.loads(overrides_json))
+
+
+def load_provider(
+    name: str, profile: str = "documented", overrides: Mapping[str, Any] | None = None
+) -> ProviderSpec:
+    """The spec of provider ``name`` under ``profile``, with ``overrides`` merged
+    into its profile.json (e.g. ``{"refunds": {"on_failure": False}}``).
+
+    Loaded once per distinct argument set; treat the result as read-only.
+    """
+    if name not in PROVIDERS:
+        raise ValueError(f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return _load(name, profile, json.dumps(overrides or {}, sort_keys=True))

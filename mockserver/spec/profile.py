@@ -1,0 +1,270 @@
+"""Typed views of a provider's profile.json (limits, prices, timings, formats).
+
+Each class is built from one section of the profile and holds no facts of its
+own: every number comes from spec/, so a change there changes the simulator,
+the OpenAPI export and the contract suite together.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+Json = Mapping[str, Any]
+
+
+def provenance(section: Json) -> str:
+    """The ``x-provenance`` note of a spec section ("" when absent)."""
+    return str(section.get("x-provenance", ""))
+
+
+@dataclass(frozen=True)
+class IdFormat:
+    """How task ids look: a prefix and ``length`` characters of ``alphabet``."""
+
+    prefix: str
+    alphabet: str
+    length: int
+
+    @classmethod
+    def from_json(cls, data: Json) -> IdFormat:
+        return cls(data["prefix"], data["alphabet"], int(data["length"]))
+
+    def generate(self, rng: random.Random) -> str:
+        return self.prefix + "".join(rng.choice(self.alphabet) for _ in range(self.length))
+
+    def matches(self, value: str) -> bool:
+        body = value.removeprefix(self.prefix)
+        return (
+            value.startswith(self.prefix)
+            and len(body) == self.length
+            and all(ch in self.alphabet for ch in body)
+        )
+
+
+@dataclass(frozen=True)
+class RateLimitRule:
+    """``limit`` admissions per sliding ``window_seconds``, per account."""
+
+    name: str
+    limit: int
+    window_seconds: float
+    counts: str
+
+    @classmethod
+    def from_json(cls, name: str, data: Json) -> RateLimitRule:
+        return cls(name, int(data["limit"]), float(data["window_seconds"]), str(data["counts"]))
+
+
+@dataclass(frozen=True)
+class IdempotencyPolicy:
+    enabled: bool
+    required: bool
+    ttl_seconds: float
+    in_flight: str  # "request": 409 while the first request is handled; "task": while its task runs
+
+    @classmethod
+    def from_json(cls, data: Json) -> IdempotencyPolicy:
+        in_flight = str(data["in_flight"])
+        if in_flight not in ("request", "task"):
+            raise ValueError(
+                f"idempotency.in_flight must be 'request' or 'task', not {in_flight!r}"
+            )
+        return cls(
+            bool(data["enabled"]), bool(data["required"]), float(data["ttl_seconds"]), in_flight
+        )
+
+
+@dataclass(frozen=True)
+class Price:
+    credits: int
+    provenance: str
+    estimate: bool
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Credits per request: explicit cells, else a per-second estimate."""
+
+    cells: tuple[Json, ...]
+    per_second: Json
+    per_second_provenance: str
+    #: the request fields a cell is keyed by, besides "credits" and provenance
+    keys: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: Json) -> PriceTable:
+        cells = tuple(data["cells"])
+        keys = tuple(k for k in cells[0] if k != "credits" and not k.startswith("x-"))
+        per_second = data.get("per_second", {})
+        return cls(cells, per_second, provenance(per_second), keys)
+
+    def price(self, **params: Any) -> Price:
+        """The price of a request given the fields named in ``keys``."""
+        for cell in self.cells:
+            if all(cell[key] == params[key] for key in self.keys):
+                return Price(int(cell["credits"]), provenance(cell), estimate=False)
+        rate = self._rate(params)
+        if rate is None:
+            described = ", ".join(f"{k}={params[k]!r}" for k in self.keys)
+            raise LookupError(f"no price for {described}")
+        credits = Decimal(str(rate)) * Decimal(int(params["duration"]))
+        rounded = int(credits.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return Price(rounded, f"estimate: {self.per_second_provenance}", estimate=True)
+
+    def _rate(self, params: Mapping[str, Any]) -> float | None:
+        try:
+            by_resolution = self.per_second[params["quality_tier"]][params["resolution"]]
+        except KeyError:
+            return None
+        return float(by_resolution["audio" if params["generate_audio"] else "silent"])
+
+
+@dataclass(frozen=True)
+class TimingModel:
+    """How long a task processes: lognormal around a median that grows with the clip."""
+
+    base: float
+    per_clip_second: float
+    tier_factor: Mapping[str, float]
+    sigma: float
+    min_seconds: float
+    max_seconds: float
+
+    @classmethod
+    def from_json(cls, data: Json) -> TimingModel:
+        median = data["median_seconds"]
+        return cls(
+            float(median["base"]),
+            float(median["per_clip_second"]),
+            {k: float(v) for k, v in data.get("tier_factor", {}).items()},
+            float(data["sigma"]),
+            float(data["min_seconds"]),
+            float(data["max_seconds"]),
+        )
+
+    def median(self, clip_seconds: int, tier: str | None = None) -> float:
+        factor = self.tier_factor.get(tier, 1.0) if tier else 1.0
+        return (self.base + self.per_clip_second * clip_seconds) * factor
+
+    def sample(self, rng: random.Random, clip_seconds: int, tier: str | None = None) -> float:
+        """Seconds of processing for one task, drawn reproducibly from ``rng``."""
+        drawn = rng.lognormvariate(math.log(self.median(clip_seconds, tier)), self.sigma)
+        return round(min(self.max_seconds, max(self.min_seconds, drawn)), 3)
+
+
+@dataclass(frozen=True)
+class MediaProfile:
+    fps: int
+    extra_frames: int
+    audio_sample_rate: int
+    adaptive_aspect_ratio: str
+    geometry: Mapping[str, Mapping[str, tuple[int, int]]]
+
+    @classmethod
+    def from_json(cls, data: Json) -> MediaProfile:
+        geometry = {
+            res: {ratio: (int(w), int(h)) for ratio, (w, h) in sizes.items()}
+            for res, sizes in data["geometry"].items()
+        }
+        return cls(
+            int(data["fps"]),
+            int(data["extra_frames"]),
+            int(data["audio_sample_rate"]),
+            str(data["adaptive_aspect_ratio"]),
+            geometry,
+        )
+
+    def size(self, resolution: str, aspect_ratio: str) -> tuple[int, int]:
+        """Width and height delivered for a requested resolution and ratio."""
+        if aspect_ratio == "adaptive":
+            aspect_ratio = self.adaptive_aspect_ratio
+        return self.geometry[resolution][aspect_ratio]
+
+    def frame_count(self, seconds: int) -> int:
+        return seconds * self.fps + self.extra_frames
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    max_attempts: int
+    backoff_seconds: float
+    backoff_factor: float
+    timeout_seconds: float
+    payload: str  # "envelope" (the GET status body) or "data" (its data object)
+
+    @classmethod
+    def from_json(cls, data: Json | None) -> WebhookPolicy | None:
+        if not data:
+            return None
+        return cls(
+            int(data["max_attempts"]),
+            float(data["backoff_seconds"]),
+            float(data["backoff_factor"]),
+            float(data["timeout_seconds"]),
+            str(data["payload"]),
+        )
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds between the task's end and attempt number ``attempt`` (1-based)."""
+        return sum(self.backoff_seconds * self.backoff_factor**i for i in range(attempt - 1))
+
+
+@dataclass(frozen=True)
+class FailurePolicy:
+    rate: float
+    code: str
+    message: str
+    refund: bool
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything about how a provider behaves, beyond its HTTP shape."""
+
+    name: str
+    timestamp_precision: str
+    task_id: IdFormat
+    max_body_bytes: int
+    rate_limits: tuple[RateLimitRule, ...]
+    idempotency: IdempotencyPolicy
+    failure: FailurePolicy
+    retention_seconds: float
+    pricing: PriceTable
+    timing: TimingModel
+    media: MediaProfile
+    webhooks: WebhookPolicy | None
+    #: observed-only behaviours keyed by name (purchase_required, content_rejection, ...)
+    quirks: Mapping[str, Json] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, name: str, data: Json) -> Profile:
+        quirk_names = ("purchase_required", "content_rejection", "create_latency")
+        return cls(
+            name=name,
+            timestamp_precision=str(data["timestamps"]["precision"]),
+            task_id=IdFormat.from_json(data["ids"]["task"]),
+            max_body_bytes=int(data["limits"]["max_body_bytes"]),
+            rate_limits=tuple(
+                RateLimitRule.from_json(rule, body)
+                for rule, body in data["rate_limits"].items()
+                if not rule.startswith("x-")
+            ),
+            idempotency=IdempotencyPolicy.from_json(data["idempotency"]),
+            failure=FailurePolicy(
+                float(data["failure"]["rate"]),
+                str(data["failure"]["code"]),
+                str(data["failure"]["message"]),
+                bool(data["refunds"]["on_failure"]),
+            ),
+            retention_seconds=float(data["retention"]["task_seconds"]),
+            pricing=PriceTable.from_json(data["pricing"]),
+            timing=TimingModel.from_json(data["timing"]),
+            media=MediaProfile.from_json(data["media"]),
+            webhooks=WebhookPolicy.from_json(data.get("webhooks")),
+            quirks={k: data[k] for k in quirk_names if k in data},
+        )
