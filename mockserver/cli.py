@@ -1,14 +1,164 @@
-"""The ``seedance-mock`` command line."""
+"""The ``seedance-mock`` command line.
+
+Every ``serve`` flag has an environment variable (SEEDANCE_MOCK_<FLAG>) and a
+documented default; a flag beats its variable.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from mockserver.config import Config, load_accounts, merge_settings, parse_setting
+from mockserver.engine.clock import MODES
 from mockserver.spec import PROFILES, PROVIDERS, export_openapi, load_provider
+
+ENV_PREFIX = "SEEDANCE_MOCK_"
+
+
+def _env(name: str, default: Any = None) -> Any:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def _flag(
+    parser: argparse.ArgumentParser, flag: str, help_text: str, default: Any = None, **kw: Any
+) -> None:
+    """Add ``--flag`` whose default comes from SEEDANCE_MOCK_FLAG, then ``default``."""
+    env = flag.lstrip("-").upper().replace("-", "_")
+    shown = "" if default is None else f" (default: {default})"
+    parser.add_argument(
+        flag, default=_env(env, default), help=f"{help_text}{shown}. Env: {ENV_PREFIX}{env}.", **kw
+    )
+
+
+def _split_env(name: str, separator: str) -> list[str]:
+    return [item.strip() for item in _env(name, "").split(separator) if item.strip()]
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    settings = [parse_setting(s) for s in _split_env("SET", ";") + list(args.set or [])]
+    allowed = _split_env("WEBHOOK_ALLOW", ",") + list(args.webhook_allow or [])
+    return Config(
+        profile=args.profile,
+        clock=args.clock,
+        time_scale=float(args.time_scale),
+        clock_start=args.clock_start,
+        seed=None if args.seed in (None, "") else int(args.seed),
+        accounts=load_accounts(args.accounts) if args.accounts else None,
+        admin_token=args.admin_token or None,
+        overrides=merge_settings(*settings),
+        webhook_allow=tuple(allowed),
+        media_base_url=args.media_base_url,
+        media_cache_dir=args.media_cache_dir,
+        journal_size=int(args.journal_size),
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mockserver.serve import RefusedToStart, ServeOptions, serve
+
+    try:
+        config = config_from_args(args)
+        options = ServeOptions(args.host, int(args.port), int(args.threads), bool(args.access_log))
+        serve(options, config)
+    except (RefusedToStart, ValueError, OSError) as exc:
+        print(f"seedance-mock: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the simulator for both providers",
+        description="Run seedance2ai (/api/v1/...) and seedanceapi (/v1/...) in one server, "
+        "with the control API under /__admin. Stops cleanly on Ctrl-C or SIGTERM.",
+    )
+    _flag(
+        serve,
+        "--host",
+        "address to listen on; anything but loopback needs --admin-token",
+        "127.0.0.1",
+    )
+    _flag(serve, "--port", "port to listen on; 0 picks a free one", 8000)
+    _flag(
+        serve,
+        "--clock",
+        "real: time passes (times --time-scale); manual: only /__admin/clock/advance moves it",
+        "real",
+        choices=MODES,
+    )
+    _flag(
+        serve,
+        "--time-scale",
+        "how many simulated seconds pass per real second (60 = a minute per second)",
+        1.0,
+    )
+    _flag(serve, "--clock-start", "ISO 8601 instant the clock starts at (default: now)")
+    _flag(
+        serve,
+        "--profile",
+        "documented: what the provider documents say; observed: the quirks users saw live "
+        "(spec/DECISIONS.md)",
+        "documented",
+        choices=PROFILES,
+    )
+    _flag(
+        serve,
+        "--accounts",
+        "YAML or JSON file of accounts to create at start and on reset: "
+        "[{provider, id, credits, keys}] (default: one demo account per provider)",
+    )
+    _flag(
+        serve,
+        "--seed",
+        "seed for every random choice (task ids, timings, output seeds), for reproducible runs",
+    )
+    _flag(
+        serve,
+        "--admin-token",
+        "token required as 'Authorization: Bearer TOKEN' on /__admin (required off loopback)",
+    )
+    _flag(
+        serve,
+        "--media-base-url",
+        "base URL put in output links (default: the host the client called)",
+    )
+    _flag(
+        serve,
+        "--media-cache-dir",
+        "directory for generated MP4/PNG files (default: a temporary directory)",
+    )
+    _flag(serve, "--journal-size", "how many recent requests the journal keeps", 1000)
+    _flag(serve, "--threads", "request threads", 16)
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        default=bool(_env("ACCESS_LOG")),
+        help="log every request to standard output. Env: SEEDANCE_MOCK_ACCESS_LOG.",
+    )
+    serve.add_argument(
+        "--set",
+        action="append",
+        metavar="PROVIDER.SECTION.KEY=VALUE",
+        help="override a value of spec/PROVIDER/profile.json, "
+        "e.g. seedance2ai.refunds.on_failure=false "
+        "(repeatable; values are JSON or strings). Env: SEEDANCE_MOCK_SET, ';'-separated.",
+    )
+    serve.add_argument(
+        "--webhook-allow",
+        action="append",
+        metavar="HOST",
+        help="also deliver webhooks to HOST (repeatable; '*' allows any). "
+        "Loopback is always allowed. "
+        "Env: SEEDANCE_MOCK_WEBHOOK_ALLOW, comma-separated.",
+    )
+    serve.set_defaults(run=_serve)
 
 
 def _openapi(args: argparse.Namespace) -> int:
@@ -28,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Offline twin of the seedance2ai and seedanceapi video-generation APIs.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(commands)
 
     openapi = commands.add_parser(
         "openapi", help="print a provider's OpenAPI 3.1 document, generated from spec/"

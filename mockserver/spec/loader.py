@@ -140,8 +140,13 @@ class ProviderSpec:
             self._validators[name] = RequestValidator(self.definition(name))
         return self._validators[name]
 
-    def error(self, condition: str) -> ErrorKind:
-        return self.errors[condition]
+    def error(self, condition: str, code: str | None = None) -> ErrorKind:
+        """How ``condition`` is rendered; a ``code`` the errors table knows brings its
+        own status (a missing task_id is TASK_NOT_FOUND, hence 404)."""
+        own = self.errors[condition]
+        if code is None or code == own.code:
+            return own
+        return next((kind for kind in self.errors.values() if kind.code == code), own)
 
     def error_codes(self) -> set[str]:
         """Every code this provider can put in an error body."""

@@ -1,0 +1,101 @@
+"""The one clock every part of the simulator reads.
+
+Nothing else in the simulator calls ``time.time()`` or ``datetime.now()``:
+task lifecycles, rate-limit windows, idempotency expiry and webhook retries
+all ask this clock, so advancing it moves everything together.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+MODES = ("real", "manual")
+
+
+def parse_instant(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 instant ("2026-06-03T10:00:00Z")."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def format_instant(seconds: float, precision: str = "milliseconds") -> str:
+    """ISO 8601 UTC with a Z: ``2026-06-03T10:00:00.000Z`` (or whole seconds)."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    if precision == "seconds":
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class Clock:
+    """Simulated time in seconds since the epoch.
+
+    ``real`` follows the wall clock, ``time_scale`` times as fast (60 = a minute
+    per second); ``manual`` stands still until :meth:`advance` is called. Both
+    can be advanced; listeners run after every jump so that everything due in
+    the skipped span happens before :meth:`advance` returns.
+    """
+
+    def __init__(
+        self,
+        mode: str = "real",
+        *,
+        time_scale: float = 1.0,
+        start: float | None = None,
+        wall: Callable[[], float] = time.time,
+        sleeper: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"clock mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, not {time_scale}")
+        self.mode = mode
+        self.time_scale = time_scale
+        self._wall = wall
+        self._sleep = sleeper
+        self._wall_start = wall()
+        self._start = round(self._wall_start if start is None else start, 3)
+        self._offset = 0.0
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[float], None]] = []
+
+    def now(self) -> float:
+        """The current simulated instant."""
+        if self.mode == "manual":
+            return self._start + self._offset
+        return self._start + (self._wall() - self._wall_start) * self.time_scale + self._offset
+
+    def iso(self, precision: str = "milliseconds") -> str:
+        return format_instant(self.now(), precision)
+
+    def on_advance(self, listener: Callable[[float], None]) -> None:
+        """Call ``listener(now)`` after every :meth:`advance`."""
+        self._listeners.append(listener)
+
+    def advance(self, seconds: float) -> float:
+        """Jump ``seconds`` ahead, run everything that fell due, return the new now."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._offset += seconds
+        now = self.now()
+        for listener in self._listeners:
+            listener(now)
+        return now
+
+    def advance_to(self, instant: float) -> float:
+        """Jump to ``instant`` (never backwards)."""
+        return self.advance(max(0.0, instant - self.now()))
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` of simulated time pass for the caller.
+
+        Real clock: a wall-clock sleep of ``seconds / time_scale``. Manual clock:
+        returns at once, since time there moves only when advanced.
+        """
+        if self.mode == "real" and seconds > 0:
+            self._sleep(seconds / self.time_scale)

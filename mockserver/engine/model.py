@@ -1,0 +1,130 @@
+"""The simulator's records: accounts, keys, tasks, ledger entries, deliveries.
+
+Plain data, provider-neutral. Times are simulated seconds since the epoch
+(see clock.py); amounts are whole credits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PROCESSING = "processing"
+COMPLETED = "completed"
+FAILED = "failed"
+#: the order a task's status may move in; it never moves back
+LIFECYCLE = (PROCESSING, COMPLETED, FAILED)
+
+
+@dataclass
+class Account:
+    provider: str
+    id: str
+    credits: int
+    #: False reproduces the observed purchase_required answer (never bought credits)
+    purchased: bool = True
+    created_at: float = 0.0
+
+
+@dataclass
+class ApiKey:
+    provider: str
+    key: str
+    account_id: str
+    revoked: bool = False
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One movement of credits; ``balance`` is the balance right after it."""
+
+    provider: str
+    account_id: str
+    at: float
+    kind: str  # "charge" | "refund" | "grant" | "adjustment"
+    amount: int  # negative for charges
+    balance: int
+    task_id: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MediaSpec:
+    """What a task's output looks like: ``frames`` pictures at ``fps``, with a
+    stereo AAC track when ``audio``.
+
+    H.264 in yuv420p needs even dimensions, so an odd ``width`` or ``height`` is
+    rounded up to the next even number in the MP4; the PNG keeps them exactly.
+    """
+
+    width: int
+    height: int
+    frames: int
+    fps: int
+    audio: bool
+    sample_rate: int = 48000
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height", "frames", "fps", "sample_rate"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"MediaSpec.{name} must be positive")
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe key unique to these values (the media cache's key)."""
+        sound = f"a{self.sample_rate}" if self.audio else "silent"
+        return f"{self.width}x{self.height}-{self.frames}f-{self.fps}fps-{sound}"
+
+
+@dataclass
+class Task:
+    """A generation task, from submission to its end."""
+
+    id: str
+    provider: str
+    account_id: str
+    params: dict[str, Any]  # the request with defaults filled in
+    credits: int  # charged at submission
+    created_at: float
+    updated_at: float
+    due_at: float | None  # when the planned outcome happens; None: stays processing
+    planned: str  # COMPLETED or FAILED
+    refund_on_failure: bool
+    seed: int
+    media: MediaSpec
+    media_token: str
+    expires_at: float
+    status: str = PROCESSING
+    refunded: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    callback_url: str | None = None
+    origin: str = ""  # scheme://host the client called; output URLs point there
+
+
+@dataclass
+class Attempt:
+    """One webhook delivery attempt."""
+
+    number: int
+    at: float
+    outcome: str  # "delivered" | "failed" | "not delivered: host not allowed"
+    status: int | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+@dataclass
+class Delivery:
+    """A webhook notification for one task and its attempts."""
+
+    id: str
+    task_id: str
+    provider: str
+    account_id: str
+    url: str
+    due_at: float
+    created_at: float
+    state: str = "pending"  # "pending" | "sending" | "delivered" | "failed" | "blocked"
+    attempts: list[Attempt] = field(default_factory=list)
+    duplicate: bool = False

@@ -1,0 +1,314 @@
+"""The simulation: accounts, credits, idempotency, rate limits and task
+lifecycles for every provider, with no HTTP inside.
+
+Provider modules turn a request into one call here (``authenticate``,
+``admit``, ``submit``, ``task``) and render what comes back; the control plane
+drives the same object (``clock.advance``, ``force``, accounts, faults).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mockserver.engine.clock import Clock
+from mockserver.engine.errors import (
+    IdempotencyConflict,
+    PurchaseRequired,
+    RateLimited,
+    TaskNotFound,
+    Unauthorized,
+)
+from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Account, MediaSpec, Task
+from mockserver.engine.store import (
+    AccountExists,
+    Claimed,
+    ClaimPolicy,
+    Conflict,
+    IdempotencyScope,
+    Replay,
+    Settlement,
+    Store,
+)
+from mockserver.spec import ProviderSpec
+
+#: how long an unfinished first request holds its idempotency key
+CLAIM_LEASE_SECONDS = 300.0
+
+#: scenarios a request can choose with the X-Seedance-Mock-Scenario header
+SCENARIOS = ("complete", "fail", "slow", "instant", "stuck")
+
+_CONFLICT_MESSAGES = {
+    "different_body": "This Idempotency-Key was already used with a different request body.",
+    "in_flight": (
+        "A request with this Idempotency-Key is still running; retry when it has answered."
+    ),
+    "task_processing": "The task created with this Idempotency-Key is still running.",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the account behind a valid, unrevoked key."""
+
+    provider: str
+    account_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """A validated submission, in provider-neutral terms."""
+
+    params: dict[str, Any]  # the request with defaults filled in (echoed back later)
+    body: Any  # the body as sent, for idempotency
+    credits: int
+    clip_seconds: int
+    resolution: str
+    aspect_ratio: str
+    audio: bool
+    origin: str  # scheme://host the client called, for output URLs
+    seed: int | None = None  # requested seed; None or -1: draw one
+    tier: str | None = None
+    carries_media: bool = False
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+    scenario: str | None = None
+    latency_seconds: float = 0.0
+    requires_purchase: bool = False
+
+
+@dataclass(frozen=True)
+class Submission:
+    task: Task
+    replayed: bool
+
+
+def fingerprint(body: Any) -> str:
+    """Same JSON value, same fingerprint: key order and whitespace do not matter."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Simulation:
+    """The provider-neutral engine shared by both providers."""
+
+    specs: Mapping[str, ProviderSpec]
+    clock: Clock
+    store: Store
+    rng: random.Random
+    #: called with each task that ended (webhooks subscribe here)
+    on_task_end: list[Callable[[Task], None]] = field(default_factory=list)
+    _rng_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # who and how often -------------------------------------------------------
+    def authenticate(self, provider: str, key: str | None) -> Principal:
+        """The account behind ``key``; Unauthorized when missing, unknown or revoked."""
+        if not key:
+            raise Unauthorized("Missing API key: send Authorization: Bearer <key>.")
+        record = self.store.resolve_key(provider, key)
+        if record is None:
+            raise Unauthorized("Invalid API key.")
+        if record.revoked:
+            raise Unauthorized("This API key has been revoked.")
+        return Principal(provider, record.account_id, key)
+
+    def admit(self, principal: Principal, kind: str) -> None:
+        """Count one request of ``kind`` ("read", "submit" or "media") against the
+        account's rate limits; RateLimited with the exact wait when one is full."""
+        counted_by = {
+            "read": ("every_operation",),
+            "submit": ("every_operation", "submissions"),
+            "media": ("requests_with_media_urls",),
+        }[kind]
+        now = self.clock.now()
+        for rule in self.specs[principal.provider].profile.rate_limits:
+            if rule.counts not in counted_by:
+                continue
+            bucket = f"{principal.provider}:{principal.account_id}:{rule.name}"
+            wait = self.store.admit(bucket, now, rule.limit, rule.window_seconds)
+            if wait is not None:
+                seconds = max(1, math.ceil(round(wait, 3)))
+                what = "reference-media validations" if kind == "media" else "requests"
+                raise RateLimited(
+                    seconds,
+                    f"Rate limit of {rule.limit} {what} per {rule.window_seconds:g} seconds "
+                    f"reached; retry after {seconds} seconds.",
+                )
+
+    # submissions -------------------------------------------------------------
+    def submit(self, principal: Principal, request: TaskRequest) -> Submission:
+        """Create and charge a task, or replay the one its idempotency key made."""
+        profile = self.specs[principal.provider].profile
+        if request.requires_purchase:
+            account = self.store.get_account(principal.provider, principal.account_id)
+            if account is not None and not account.purchased:
+                raise PurchaseRequired(
+                    "This quality tier needs an account that has bought credits."
+                )
+        scope = self._idempotency_scope(principal, request)
+        if scope is not None:
+            replayed = self._claim(scope, request)
+            if replayed is not None:
+                return Submission(replayed, replayed=True)
+        try:
+            self.clock.sleep(request.latency_seconds)
+            task = self._new_task(principal, request)
+            created = self.store.create_task(task, scope, profile.idempotency.ttl_seconds)
+        except BaseException:
+            if scope is not None:
+                self.store.release(scope)
+            raise
+        return Submission(created, replayed=False)
+
+    def _idempotency_scope(
+        self, principal: Principal, request: TaskRequest
+    ) -> IdempotencyScope | None:
+        policy = self.specs[principal.provider].profile.idempotency
+        if not policy.enabled or not request.idempotency_key:
+            return None
+        return IdempotencyScope(principal.provider, principal.account_id, request.idempotency_key)
+
+    def _claim(self, scope: IdempotencyScope, request: TaskRequest) -> Task | None:
+        policy = self.specs[scope.provider].profile.idempotency
+        claim = self.store.claim(
+            scope,
+            fingerprint(request.body),
+            self.clock.now(),
+            ClaimPolicy(policy.ttl_seconds, CLAIM_LEASE_SECONDS, policy.in_flight == "task"),
+        )
+        if isinstance(claim, Conflict):
+            raise IdempotencyConflict(_CONFLICT_MESSAGES[claim.reason])
+        if isinstance(claim, Replay):
+            task = self.store.get_task(claim.task_id)
+            if task is None:
+                raise IdempotencyConflict("The task of this Idempotency-Key has expired.")
+            return task
+        assert isinstance(claim, Claimed)
+        return None
+
+    def _new_task(self, principal: Principal, request: TaskRequest) -> Task:
+        profile = self.specs[principal.provider].profile
+        now = self.clock.now()
+        with self._rng_lock:
+            task_id = profile.task_id.generate(self.rng)
+            seconds = profile.timing.sample(self.rng, request.clip_seconds, request.tier)
+            fails = self.rng.random() < profile.failure.rate
+            seed = request.seed
+            if seed is None or seed < 0:
+                seed = self.rng.randrange(0, 2**32)
+        planned, due_at = self._plan(request.scenario, fails, now, seconds)
+        width, height = profile.media.size(request.resolution, request.aspect_ratio)
+        return Task(
+            id=task_id,
+            provider=principal.provider,
+            account_id=principal.account_id,
+            params=dict(request.params),
+            credits=request.credits,
+            created_at=now,
+            updated_at=now,
+            due_at=due_at,
+            planned=planned,
+            refund_on_failure=profile.failure.refund,
+            seed=seed,
+            media=MediaSpec(
+                width,
+                height,
+                profile.media.frame_count(request.clip_seconds),
+                profile.media.fps,
+                request.audio,
+                profile.media.audio_sample_rate,
+            ),
+            media_token=secrets.token_urlsafe(16),
+            expires_at=now + profile.retention_seconds,
+            error_code=profile.failure.code,
+            error_message=profile.failure.message,
+            callback_url=request.callback_url,
+            origin=request.origin,
+        )
+
+    @staticmethod
+    def _plan(
+        scenario: str | None, fails: bool, now: float, seconds: float
+    ) -> tuple[str, float | None]:
+        """The outcome a task is heading for and when it arrives."""
+        if scenario == "stuck":
+            return COMPLETED, None
+        if scenario == "instant":
+            return COMPLETED, now
+        if scenario == "slow":
+            seconds *= 10
+        outcome = FAILED if scenario == "fail" or (fails and scenario != "complete") else COMPLETED
+        return outcome, round(now + seconds, 3)
+
+    # reading -----------------------------------------------------------------
+    def task(self, principal: Principal, task_id: str) -> Task:
+        """The caller's task; TaskNotFound for unknown ids and other accounts' tasks."""
+        self.settle_due()
+        task = self.store.get_task(task_id)
+        if task is None or (task.provider, task.account_id) != (
+            principal.provider,
+            principal.account_id,
+        ):
+            raise TaskNotFound(f"No task {task_id!r} for this account.")
+        return task
+
+    def media_task(self, token: str) -> Task | None:
+        """The completed task whose output ``token`` names, if any."""
+        self.settle_due()
+        task = self.store.task_by_media_token(token)
+        return task if task is not None and task.status == COMPLETED else None
+
+    # time --------------------------------------------------------------------
+    def settle_due(self) -> list[Settlement]:
+        """End every task whose time has come (cheap when none has)."""
+        now = self.clock.now()
+        due = self.store.next_due()
+        if due is None or due > now:
+            return []
+        settled = self.store.settle_due(now)
+        self._announce(settled)
+        return settled
+
+    def force(
+        self, task_id: str, outcome: str, code: str | None = None, message: str | None = None
+    ) -> Task:
+        """Complete or fail a processing task now, or keep it processing forever."""
+        if outcome not in (COMPLETED, FAILED, PROCESSING):
+            raise ValueError(f"outcome must be completed, failed or processing, not {outcome!r}")
+        self.settle_due()
+        if self.store.get_task(task_id) is None:
+            raise TaskNotFound(f"No task {task_id!r}.")
+        settlement = self.store.force(task_id, outcome, self.clock.now(), code, message)
+        if settlement is None:
+            raise ValueError(f"task {task_id} has already ended")
+        if outcome != PROCESSING:
+            self._announce([settlement])
+        return settlement.task
+
+    def _announce(self, settled: list[Settlement]) -> None:
+        for settlement in settled:
+            for listener in self.on_task_end:
+                listener(settlement.task)
+
+    # accounts ----------------------------------------------------------------
+    def create_account(
+        self, provider: str, account_id: str, credits: int, keys: list[str], purchased: bool = True
+    ) -> Account:
+        if provider not in self.specs:
+            raise ValueError(f"unknown provider {provider!r}")
+        if credits < 0:
+            raise ValueError("credits must not be negative")
+        account = Account(provider, account_id, credits, purchased)
+        try:
+            return self.store.create_account(account, keys, self.clock.now())
+        except AccountExists as exc:
+            raise ValueError(str(exc)) from exc

@@ -1,0 +1,147 @@
+"""The store interface: all simulator state behind coarse atomic operations.
+
+Each method is one atomic step with respect to every other caller (threads,
+worker processes, instances), so invariants hold at any concurrency: one task
+and one charge per idempotency key, exact rate limits, balances that never go
+below zero, lifecycles that only move forward. Backends implement each step
+with their own primitive (a lock, a transaction, a Lua script), never with
+process-local locks around several calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from mockserver.engine.model import Account, ApiKey, Attempt, Delivery, LedgerEntry, Task
+
+
+class AccountExists(Exception):
+    """An account with that provider and id exists already."""
+
+
+class KeyInUse(Exception):
+    """That API key already belongs to an account of the provider."""
+
+
+class UnknownAccount(Exception):
+    """No account with that provider and id."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The caller owns the idempotency key until it creates a task or releases it."""
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The key already created ``task_id`` with the same body."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """The key is bound to another body, or its first request is still running."""
+
+    reason: str
+
+
+Claim = Claimed | Replay | Conflict
+
+
+@dataclass(frozen=True)
+class IdempotencyScope:
+    provider: str
+    account_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ClaimPolicy:
+    ttl_seconds: float
+    #: how long an unfinished claim holds the key (a crashed request frees it)
+    lease_seconds: float
+    #: True: 409 while the key's task is still processing ("task" reading)
+    conflict_while_processing: bool
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a task's end changed: the task after it, and the refund made."""
+
+    task: Task
+    refunded: int
+
+
+class Store(Protocol):
+    """Everything the engine keeps. Returned records are copies."""
+
+    # accounts and keys
+    def create_account(self, account: Account, keys: list[str], at: float) -> Account: ...
+    def get_account(self, provider: str, account_id: str) -> Account | None: ...
+    def accounts(self, provider: str | None = None) -> list[Account]: ...
+    def set_credits(
+        self, provider: str, account_id: str, credits: int, at: float, note: str
+    ) -> Account: ...
+    def add_key(self, provider: str, account_id: str, key: str) -> ApiKey: ...
+    def revoke_key(self, provider: str, key: str) -> ApiKey | None: ...
+    def keys_of(self, provider: str, account_id: str) -> list[ApiKey]: ...
+    def resolve_key(self, provider: str, key: str) -> ApiKey | None: ...
+    def ledger(self, provider: str, account_id: str) -> tuple[int, list[LedgerEntry]]:
+        """The opening balance and every entry since (older entries folded in)."""
+        ...
+
+    # rate limits
+    def admit(self, bucket: str, now: float, limit: int, window: float) -> float | None:
+        """Admit one request into ``bucket``'s sliding window, or return the
+        seconds until a slot frees. Refused requests are not counted."""
+        ...
+
+    # idempotency and task creation
+    def claim(
+        self, scope: IdempotencyScope, fingerprint: str, now: float, policy: ClaimPolicy
+    ) -> Claim: ...
+    def release(self, scope: IdempotencyScope) -> None: ...
+    def create_task(self, task: Task, scope: IdempotencyScope | None, ttl: float) -> Task:
+        """Charge ``task.credits`` and store the task in one step, binding
+        ``scope`` to it. Raises InsufficientCredits and creates nothing when
+        the balance is short."""
+        ...
+
+    # tasks
+    def get_task(self, task_id: str) -> Task | None: ...
+    def task_by_media_token(self, token: str) -> Task | None: ...
+    def tasks(
+        self, provider: str | None = None, account_id: str | None = None, limit: int = 100
+    ) -> list[Task]: ...
+    def next_due(self) -> float | None:
+        """The earliest instant at which a task ends or a delivery is due."""
+        ...
+
+    def settle_due(self, now: float) -> list[Settlement]:
+        """End every task whose due time has come, oldest first, refunding failures."""
+        ...
+
+    def force(
+        self, task_id: str, outcome: str, at: float, code: str | None, message: str | None
+    ) -> Settlement | None:
+        """Complete or fail a processing task now, or pin it (outcome "processing")."""
+        ...
+
+    # webhooks
+    def add_delivery(self, delivery: Delivery) -> None: ...
+    def claim_deliveries(self, now: float, limit: int) -> list[Delivery]: ...
+    def record_attempt(
+        self, delivery_id: str, attempt: Attempt, state: str, next_due: float | None
+    ) -> Delivery: ...
+    def deliveries(
+        self, provider: str | None = None, account_id: str | None = None, task_id: str | None = None
+    ) -> list[Delivery]: ...
+
+    # upkeep
+    def expire(self, now: float) -> int:
+        """Forget expired tasks, idempotency records and deliveries; return how many."""
+        ...
+
+    def counts(self) -> dict[str, int]: ...

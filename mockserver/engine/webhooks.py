@@ -1,0 +1,181 @@
+"""Webhook deliveries: scheduled on the clock, sent off the request path,
+retried with exponential backoff, every attempt recorded.
+
+Only loopback addresses and allow-listed hosts are contacted; any other
+destination is recorded as "not delivered: host not allowed". Redirects are
+never followed. Deliveries run on a small thread pool so a receiver that hangs
+holds up only its own delivery.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from mockserver.engine.clock import Clock
+from mockserver.engine.model import Attempt, Delivery, Task
+from mockserver.engine.store import Store
+from mockserver.spec.profile import WebhookPolicy
+
+USER_AGENT = "seedance-mock-webhook/1"
+BLOCKED = "not delivered: host not allowed"
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which callback hosts may be contacted: loopback always, plus ``allowed``."""
+
+    allowed: tuple[str, ...] = ()
+
+    def permits(self, url: str) -> bool:
+        host = (urlsplit(url).hostname or "").lower()
+        if "*" in self.allowed or host in {h.lower() for h in self.allowed}:
+            return True
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
+class PostResult:
+    status: int | None
+    error: str | None
+
+
+def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> PostResult:
+    """POST ``body`` with the standard library (never through a test's HTTP mock),
+    without following redirects."""
+    parts = urlsplit(url)
+    factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    try:
+        connection = factory(parts.hostname or "", parts.port, timeout=timeout)
+        try:
+            connection.request("POST", path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            response.read(65536)
+            return PostResult(response.status, None)
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return PostResult(None, f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+
+class WebhookDispatcher:
+    """Schedules a delivery when a task with a callback ends, and sends due ones."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        policies: Mapping[str, WebhookPolicy | None],
+        payload: Callable[[Task], Any],
+        hosts: HostPolicy,
+        rng: random.Random,
+        duplicate_probability: float = 0.0,
+        reorder_jitter_seconds: float = 0.0,
+        sender: Callable[[str, bytes, Mapping[str, str], float], PostResult] = post_json,
+        workers: int = 8,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._policies = policies
+        self._payload = payload
+        self._hosts = hosts
+        self._rng = rng
+        self._duplicate = duplicate_probability
+        self._jitter = reorder_jitter_seconds
+        self._send = sender
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
+        self._lock = threading.Lock()
+
+    def schedule(self, task: Task) -> None:
+        """Queue the notification of a task that just ended (if it has a callback)."""
+        if not task.callback_url or self._policies.get(task.provider) is None:
+            return
+        with self._lock:
+            copies = 2 if self._rng.random() < self._duplicate else 1
+            delays = [self._rng.uniform(0, self._jitter) for _ in range(copies)]
+        ident = "whd_" + secrets.token_hex(8)
+        for index, delay in enumerate(delays):
+            self._store.add_delivery(
+                Delivery(
+                    id=ident if index == 0 else f"{ident}-dup{index}",
+                    task_id=task.id,
+                    provider=task.provider,
+                    account_id=task.account_id,
+                    url=task.callback_url,
+                    due_at=task.updated_at + delay,
+                    created_at=task.updated_at,
+                    duplicate=index > 0,
+                )
+            )
+
+    def deliver_due(self, now: float) -> int:
+        """Send every delivery due at ``now`` (retries that fall due too); return attempts."""
+        attempts = 0
+        while True:
+            batch = self._store.claim_deliveries(now, limit=64)
+            if not batch:
+                return attempts
+            attempts += len(batch)
+            for future in [self._pool.submit(self._attempt, d) for d in batch]:
+                future.result()
+
+    def _attempt(self, delivery: Delivery) -> None:
+        policy = self._policies[delivery.provider]
+        assert policy is not None
+        number = len(delivery.attempts) + 1
+        if not self._hosts.permits(delivery.url):
+            attempt = Attempt(number, delivery.due_at, BLOCKED)
+            self._store.record_attempt(delivery.id, attempt, "blocked", None)
+            return
+        task = self._store.get_task(delivery.task_id)
+        if task is None:
+            self._store.record_attempt(
+                delivery.id,
+                Attempt(number, delivery.due_at, "failed", error="task expired"),
+                "failed",
+                None,
+            )
+            return
+        body = json.dumps(self._payload(task), ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Seedance-Mock-Delivery": delivery.id,
+            "X-Seedance-Mock-Attempt": str(number),
+        }
+        started = time.perf_counter()
+        result = self._send(delivery.url, body, headers, policy.timeout_seconds)
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        ok = result.status is not None and 200 <= result.status < 300
+        error = result.error or (None if ok else f"HTTP {result.status}")
+        attempt = Attempt(
+            number, delivery.due_at, "delivered" if ok else "failed", result.status, error, elapsed
+        )
+        retry_at = None
+        if not ok and number < policy.max_attempts:
+            retry_at = delivery.created_at + policy.delay_before(number + 1)
+            retry_at = max(retry_at, delivery.due_at)
+        state = "delivered" if ok else ("pending" if retry_at is not None else "failed")
+        self._store.record_attempt(delivery.id, attempt, state, retry_at)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

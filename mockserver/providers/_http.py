@@ -1,0 +1,122 @@
+"""Request parsing and response writing shared by the provider modules.
+
+Everything here turns bad input into InvalidRequest with a message that says
+what to fix; the provider's error handler renders it in its own envelope.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Response, current_app, request
+
+from mockserver.engine.errors import InvalidRequest, PayloadTooLarge, SimulatorError
+from mockserver.spec import ErrorKind, ProviderSpec
+
+SCENARIO_HEADER = "X-Seedance-Mock-Scenario"
+MAX_JSON_DEPTH = 32
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """JSON in the order the body was built (documented field order), compact."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    response = current_app.response_class(text, status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def error_response(kind: ErrorKind, error: SimulatorError, body: Any) -> Response:
+    """The provider's error ``body`` with ``kind``'s status and Retry-After where it belongs."""
+    headers = {}
+    retry_after = getattr(error, "retry_after", None)
+    if kind.retry_after:
+        headers["Retry-After"] = str(max(1, int(retry_after or 1)))
+    return json_response(body, kind.status, headers)
+
+
+def bearer_key() -> str | None:
+    """The key of ``Authorization: Bearer <key>``, or None when absent or malformed."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
+
+
+def origin() -> str:
+    """Where the client reached us (output URLs point back here)."""
+    return str(request.host_url).rstrip("/")
+
+
+def scenario() -> str | None:
+    value = request.headers.get(SCENARIO_HEADER)
+    return value.strip().lower() if value else None
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a JSON value, stopping once it passes ``limit``."""
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+    return deepest
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
+    """The request body as a JSON object, or InvalidRequest saying what is wrong."""
+    mimetype = request.mimetype
+    if mimetype != "application/json":
+        shown = mimetype or "none"
+        raise InvalidRequest(f"Content-Type must be application/json (got {shown}).", code=code)
+    length = request.content_length
+    limit = spec.profile.max_body_bytes
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit}.")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"Request body is {len(raw)} bytes; the limit is {limit}.")
+    if not raw.strip():
+        raise InvalidRequest("Request body is empty; send a JSON object.", code=code)
+    try:
+        text = raw.decode("utf-8")
+        body = json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            f"Request body is not valid UTF-8 (byte {exc.start}).", code=code
+        ) from exc
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        raise InvalidRequest(f"Request body is not valid JSON: {exc}.", code=code) from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("Request body must be a JSON object.", code=code)
+    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise InvalidRequest(
+            f"Request body is nested deeper than {MAX_JSON_DEPTH} levels.", code=code
+        )
+    if any("\x00" in k for k in body):
+        raise InvalidRequest("Field names must not contain NUL characters.", code=code)
+    return body
+
+
+def validate(spec: ProviderSpec, definition: str, instance: Any, *, join: bool) -> None:
+    """Raise InvalidRequest for the first broken rule (or all of them, ``join``ed)."""
+    violations = spec.validator(definition).violations(instance)
+    if not violations:
+        return
+    shown = violations if join else violations[:1]
+    raise InvalidRequest("; ".join(v.message for v in shown), code=violations[0].code)

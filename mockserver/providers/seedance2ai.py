@@ -1,0 +1,134 @@
+"""seedance2ai's HTTP shape (document 000): paths, bodies and error envelope.
+
+One function per operation in spec/seedance2ai/api.json, with the same name:
+``submit_video`` and ``get_task``. Each parses, makes one engine call and
+renders; the rules themselves live in spec/ and the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+
+from mockserver.engine.errors import InvalidRequest, SimulatorError
+from mockserver.engine.model import FAILED, Task
+from mockserver.engine.simulation import TaskRequest
+from mockserver.providers import _http
+from mockserver.providers.context import ProviderContext, media_urls
+
+NAME = "seedance2ai"
+context = ProviderContext(NAME)
+
+
+def submit_video() -> Response:
+    spec, sim = context.spec, context.simulation
+    principal = sim.authenticate(NAME, _http.bearer_key())
+    sim.admit(principal, "submit")
+    key = _idempotency_key()
+    body = _http.read_json_object(spec, None)
+    _http.validate(spec, "SubmitRequest", body, join=True)
+    params = {**spec.validator("SubmitRequest").defaults(), **body}
+    _reject_content(params)
+    if params.get("media_urls"):
+        sim.admit(principal, "media")
+    submission = sim.submit(principal, _task_request(params, body, key))
+    return _http.json_response(render_accepted(submission.task), 202)
+
+
+def get_task(id: str) -> Response:
+    sim = context.simulation
+    principal = sim.authenticate(NAME, _http.bearer_key())
+    sim.admit(principal, "read")
+    return _http.json_response(render_task(sim.task(principal, id)))
+
+
+def _idempotency_key() -> str | None:
+    spec = context.spec
+    value = request.headers.get("Idempotency-Key")
+    if value is None:
+        if spec.profile.idempotency.required:
+            raise InvalidRequest(
+                "Idempotency-Key header is required: send a unique id per request."
+            )
+        return None
+    violations = spec.validator("IdempotencyKeyHeader").violations(value)
+    if violations:
+        raise InvalidRequest(f"Idempotency-Key header {violations[0].message}.")
+    return value
+
+
+def _reject_content(params: dict[str, Any]) -> None:
+    """Observed profile: start images of real people are refused, uncharged."""
+    rule = context.spec.profile.quirks.get("content_rejection")
+    if rule and rule["marker"] in str(params.get(rule["field"], "")):
+        raise InvalidRequest(str(rule["message"]))
+
+
+def _task_request(params: dict[str, Any], body: dict[str, Any], key: str | None) -> TaskRequest:
+    spec = context.spec
+    quirks = spec.profile.quirks
+    latency = quirks.get("create_latency", {}).get("per_media_url_seconds", 0.0)
+    purchase = quirks.get("purchase_required", {}).get("tiers", [])
+    return TaskRequest(
+        params=params,
+        body=body,
+        credits=spec.price(params).credits,
+        clip_seconds=int(params["duration"]),
+        resolution=params["resolution"],
+        aspect_ratio=params["aspect_ratio"],
+        audio=bool(params["generate_audio"]),
+        origin=_http.origin(),
+        seed=params.get("seed"),
+        tier=params["quality_tier"],
+        carries_media=bool(params.get("media_urls")),
+        idempotency_key=key,
+        scenario=_http.scenario(),
+        latency_seconds=float(latency) * len(params.get("media_urls", [])),
+        requires_purchase=params["quality_tier"] in purchase,
+    )
+
+
+def render_accepted(task: Task) -> dict[str, Any]:
+    """The documented 202 body; the same bytes again on an idempotent replay."""
+    return {
+        "id": task.id,
+        "status": "processing",
+        "model": context.constant("Model"),
+        "quality_tier": task.params["quality_tier"],
+        "channel": task.params["channel"],
+        "credits_used": task.credits,
+    }
+
+
+def render_task(task: Task) -> dict[str, Any]:
+    """The documented GET /api/v1/tasks/{id} body for any state."""
+    video, frame = media_urls(task)
+    return {
+        "id": task.id,
+        "status": task.status,
+        "model": context.constant("Model"),
+        "quality_tier": task.params["quality_tier"],
+        "channel": task.params["channel"],
+        "credits_used": task.credits,
+        "credits_refunded": task.refunded,
+        "output": (
+            {"video_url": video, "last_frame_url": frame, "seed": task.seed}
+            if task.status == "completed"
+            else None
+        ),
+        "error": (
+            {"code": task.error_code, "message": task.error_message}
+            if task.status == FAILED
+            else None
+        ),
+        "created_at": context.timestamp(task.created_at),
+        "updated_at": context.timestamp(task.updated_at),
+    }
+
+
+def render_error(error: SimulatorError) -> Response:
+    """Every error as ``{"error": {"code", "message"}}`` (document 000)."""
+    kind = context.spec.error(error.condition, error.code)
+    body = {"error": {"code": error.code or kind.code, "message": error.message or kind.message}}
+    return _http.error_response(kind, error, body)

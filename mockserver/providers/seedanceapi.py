@@ -1,0 +1,106 @@
+"""seedanceapi's HTTP shape (document 004): the success envelope, per-field
+error codes from spec/, and the callback payload.
+
+One function per operation in spec/seedanceapi/api.json, with the same name:
+``generate`` and ``status``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+
+from mockserver.engine.errors import SimulatorError
+from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Task
+from mockserver.engine.simulation import TaskRequest
+from mockserver.providers import _http
+from mockserver.providers.context import ProviderContext, media_urls
+
+NAME = "seedanceapi"
+context = ProviderContext(NAME)
+
+#: the engine's statuses in this provider's words
+STATUS_NAMES = {PROCESSING: "IN_PROGRESS", COMPLETED: "SUCCESS", FAILED: "FAILED"}
+
+
+def generate() -> Response:
+    spec, sim = context.spec, context.simulation
+    principal = sim.authenticate(NAME, _http.bearer_key())
+    sim.admit(principal, "submit")
+    validator = spec.validator("GenerateRequest")
+    body = _http.read_json_object(spec, validator.code_for("", "*"))
+    _http.validate(spec, "GenerateRequest", body, join=False)
+    params = _normalised({**validator.defaults(), **body})
+    submission = sim.submit(
+        principal,
+        TaskRequest(
+            params=params,
+            body=body,
+            credits=spec.price(params).credits,
+            clip_seconds=int(params["duration"]),
+            resolution=params["resolution"],
+            aspect_ratio=params["aspect_ratio"],
+            audio=bool(params["generate_audio"]),
+            origin=_http.origin(),
+            callback_url=params.get("callback_url"),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            scenario=_http.scenario(),
+        ),
+    )
+    task = submission.task
+    return envelope({"task_id": task.id, "status": STATUS_NAMES[PROCESSING]})
+
+
+def status() -> Response:
+    spec, sim = context.spec, context.simulation
+    principal = sim.authenticate(NAME, _http.bearer_key())
+    sim.admit(principal, "read")
+    query = {name: request.args.get(name) for name in request.args}
+    _http.validate(spec, "StatusQuery", query, join=False)
+    return envelope(render_task(sim.task(principal, str(query["task_id"]))))
+
+
+def _normalised(params: dict[str, Any]) -> dict[str, Any]:
+    """The observed profile accepts an integer duration; echo it as the documented string."""
+    params["duration"] = str(params["duration"])
+    return params
+
+
+def envelope(data: Any) -> Response:
+    return _http.json_response(success(data))
+
+
+def success(data: Any) -> dict[str, Any]:
+    return {"code": 200, "message": "success", "data": data}
+
+
+def render_task(task: Task) -> dict[str, Any]:
+    """The documented ``data`` object of GET /v1/status for any state."""
+    echo_keys = context.spec.schema["$defs"]["RequestEcho"]["properties"]
+    video, _frame = media_urls(task)
+    return {
+        "task_id": task.id,
+        "status": STATUS_NAMES[task.status],
+        "consumed_credits": task.credits - task.refunded,
+        "created_at": context.timestamp(task.created_at),
+        "request": {k: task.params[k] for k in echo_keys if k in task.params},
+        "response": [video] if task.status == COMPLETED else [],
+        "error_message": task.error_message if task.status == FAILED else None,
+    }
+
+
+def webhook_payload(task: Task) -> dict[str, Any]:
+    """What is POSTed to callback_url when ``task`` ends (see DECISIONS.md B4)."""
+    data = render_task(task)
+    webhooks = context.spec.profile.webhooks
+    return data if webhooks is not None and webhooks.payload == "data" else success(data)
+
+
+def render_error(error: SimulatorError) -> Response:
+    """``{"code": <status>, "message": "<CODE>: ...", "error": "<CODE>", "data": null}``."""
+    kind = context.spec.error(error.condition, error.code)
+    code = error.code or kind.code
+    message = error.message or kind.message
+    body = {"code": kind.status, "message": f"{code}: {message}", "error": code, "data": None}
+    return _http.error_response(kind, error, body)

@@ -1,0 +1,115 @@
+"""Everything one simulator holds, built from its Config.
+
+``Runtime.reset()`` builds the start state again (accounts, clock, store,
+webhooks) and is what both ``POST /__admin/reset`` and a fresh in-process
+fixture call. Specs and the media cache survive a reset: they hold no state
+a client could observe.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from mockserver.config import Config
+from mockserver.engine.clock import Clock, parse_instant
+from mockserver.engine.media import MediaCache
+from mockserver.engine.model import Task
+from mockserver.engine.simulation import Simulation
+from mockserver.engine.store import MemoryStore, Store
+from mockserver.engine.webhooks import HostPolicy, WebhookDispatcher
+from mockserver.spec import PROVIDERS, ProviderSpec, load_provider
+
+#: how often (simulated seconds) expired records are swept
+SWEEP_SECONDS = 60.0
+
+
+class Runtime:
+    """The live state of one simulator and the thread that keeps time moving."""
+
+    def __init__(self, config: Config, payloads: dict[str, Callable[[Task], Any]]) -> None:
+        self.config = config
+        self.specs: dict[str, ProviderSpec] = {
+            name: load_provider(name, config.profile, config.overrides.get(name))
+            for name in PROVIDERS
+        }
+        self.media = MediaCache(config.media_cache_dir)
+        self._payloads = payloads
+        self._lock = threading.RLock()
+        self._ticker: _Ticker | None = None
+        self._build()
+
+    # state -------------------------------------------------------------------
+    def _build(self) -> None:
+        config = self.config
+        start = parse_instant(config.clock_start) if config.clock_start else None
+        self.clock = Clock(config.clock, time_scale=config.time_scale, start=start)
+        self.store: Store = MemoryStore()
+        rng = random.Random(config.seed)
+        self.simulation = Simulation(self.specs, self.clock, self.store, rng)
+        self.webhooks = WebhookDispatcher(
+            self.store,
+            clock=self.clock,
+            policies={name: spec.profile.webhooks for name, spec in self.specs.items()},
+            payload=self._payload,
+            hosts=HostPolicy(config.webhook_allow),
+            rng=random.Random(rng.random()),
+        )
+        self.simulation.on_task_end.append(self.webhooks.schedule)
+        self.clock.on_advance(self.run_due)
+        self._last_sweep = self.clock.now()
+        for seed in config.initial_accounts():
+            self.simulation.create_account(
+                seed.provider, seed.id, seed.credits, list(seed.keys), seed.purchased
+            )
+
+    def reset(self) -> None:
+        """Back to the start state: the configured accounts, a new clock, no tasks."""
+        with self._lock:
+            self.webhooks.close()
+            self._build()
+
+    def _payload(self, task: Task) -> Any:
+        return self._payloads[task.provider](task)
+
+    # time --------------------------------------------------------------------
+    def run_due(self, now: float | None = None) -> None:
+        """End due tasks, send due webhooks (retries included), sweep expired records."""
+        now = self.clock.now() if now is None else now
+        self.simulation.settle_due()
+        self.webhooks.deliver_due(now)
+        if now - self._last_sweep >= SWEEP_SECONDS:
+            self._last_sweep = now
+            self.store.expire(now)
+
+    def start(self, on_tick: Callable[[], None]) -> None:
+        """Run ``on_tick`` in a background thread every ``tick_seconds`` of wall time."""
+        if self.config.background and self._ticker is None:
+            self._ticker = _Ticker(self.config.tick_seconds, on_tick)
+            self._ticker.start()
+
+    def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        self.webhooks.close()
+        self.media.close()
+
+
+class _Ticker(threading.Thread):
+    def __init__(self, interval: float, action: Callable[[], None]) -> None:
+        super().__init__(name="seedance-mock-clock", daemon=True)
+        self._interval = interval
+        self._action = action
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            self._action()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self is not threading.current_thread():
+            self.join(timeout=5)
