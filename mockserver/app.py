@@ -7,15 +7,19 @@ documented operation has a route and every route an operation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
+import socket
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request, send_file
+from flask import Blueprint, Flask, Response, current_app, g, request, send_file
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from mockserver.admin import blueprint as admin_blueprint
 from mockserver.config import Config
 from mockserver.engine.errors import (
     InternalError,
@@ -27,11 +31,17 @@ from mockserver.engine.errors import (
     MethodNotAllowed as MethodNotAllowedError,
 )
 from mockserver.engine.model import Task
+from mockserver.faults import FaultRule, InjectedError, RequestFacts
+from mockserver.journal import Entry, clip, redact_headers
 from mockserver.providers import seedance2ai, seedanceapi
+from mockserver.providers._http import bearer_key
 from mockserver.providers.context import EXTENSION, current_runtime
 from mockserver.runtime import Runtime
 
 log = logging.getLogger("seedance_mock")
+
+#: set on a response whose connection a fault dropped (in-process mode has no socket)
+DROPPED_HEADER = "X-Seedance-Mock-Dropped"
 
 PROVIDER_MODULES: dict[str, ModuleType] = {
     "seedance2ai": seedance2ai,
@@ -109,6 +119,77 @@ def _handle_crash(error: Exception) -> Response:
     return response
 
 
+def _handle_simulator_error(error: SimulatorError) -> Response:
+    """A condition raised outside a provider route (e.g. a fault on an unknown path)."""
+    module = _provider_for_path(request.path) or seedance2ai
+    response: Response = module.render_error(error)
+    return response
+
+
+def _before_provider_request() -> Response | None:
+    """Settle due tasks, then let a matching fault rule take over the request."""
+    module = _provider_for_path(request.path)
+    if module is None:
+        return None
+    runtime = current_runtime()
+    g.started = time.perf_counter()
+    runtime.simulation.settle_due()
+    key = bearer_key()
+    record = runtime.store.resolve_key(module.NAME, key) if key else None
+    g.account = record.account_id if record else None
+    facts = RequestFacts(module.NAME, request.method, request.path, g.account, key)
+    rule = runtime.faults.fire(facts)
+    g.fault = rule.id if rule else None
+    return _apply_fault(rule) if rule else None
+
+
+def _apply_fault(rule: FaultRule) -> Response | None:
+    if rule.latency_ms:
+        time.sleep(
+            rule.latency_ms / 1000
+        )  # real time: latency faults exist to test client timeouts
+    if rule.effect == "error":
+        assert rule.error is not None
+        raise InjectedError(rule.error, rule.message, rule.retry_after)
+    if rule.effect == "malformed":
+        return Response('{"code":200,"message":"succ', status=200, mimetype="application/json")
+    if rule.effect == "drop":
+        client = request.environ.get("gunicorn.socket")
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+        # Without a socket (in-process), the adapter turns this marker into a connection error.
+        return Response(b"", status=502, headers={DROPPED_HEADER: "1"})
+    return None
+
+
+def _journal(response: Response) -> Response:
+    module = _provider_for_path(request.path)
+    if module is None:
+        return response
+    runtime = current_runtime()
+    started = g.get("started", time.perf_counter())
+    runtime.journal.record(
+        Entry(
+            id=runtime.journal.next_id(),
+            at=runtime.clock.iso(),
+            provider=module.NAME,
+            method=request.method,
+            path=request.path,
+            query=request.query_string.decode("latin-1"),
+            account=g.get("account"),
+            request_headers=redact_headers(request.headers),
+            request_body=clip(request.get_data(cache=True)),
+            status=response.status_code,
+            response_headers=dict(response.headers),
+            response_body="" if response.direct_passthrough else clip(response.get_data()),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            fault=g.get("fault"),
+        )
+    )
+    return response
+
+
 def _in_app(app: Flask, render: Callable[[Task], Any]) -> Callable[[Task], Any]:
     def rendered(task: Task) -> Any:
         with app.app_context():
@@ -141,9 +222,10 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_crash)
 
-    @app.before_request
-    def settle() -> None:
-        runtime.simulation.settle_due()
+    app.register_blueprint(admin_blueprint)
+    app.register_error_handler(SimulatorError, _handle_simulator_error)
+    app.before_request(_before_provider_request)
+    app.after_request(_journal)
 
     def tick() -> None:
         try:

@@ -20,6 +20,8 @@ from mockserver.engine.model import Task
 from mockserver.engine.simulation import Simulation
 from mockserver.engine.store import MemoryStore, Store
 from mockserver.engine.webhooks import HostPolicy, WebhookDispatcher
+from mockserver.faults import Faults
+from mockserver.journal import Journal
 from mockserver.spec import PROVIDERS, ProviderSpec, load_provider
 
 #: how often (simulated seconds) expired records are swept
@@ -58,6 +60,8 @@ class Runtime:
             rng=random.Random(rng.random()),
         )
         self.simulation.on_task_end.append(self.webhooks.schedule)
+        self.faults = Faults(random.Random(rng.random()))
+        self.journal = Journal(config.journal_size)
         self.clock.on_advance(self.run_due)
         self._last_sweep = self.clock.now()
         for seed in config.initial_accounts():

@@ -1,10 +1,19 @@
-"""Shared test settings: Hypothesis profiles sized for a 2-core CI machine."""
+"""Shared test settings and fixtures."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
+
+from mockserver.app import create_app
+from mockserver.config import Config
+from mockserver.providers.context import EXTENSION
+from mockserver.runtime import Runtime
 
 settings.register_profile(
     "default",
@@ -18,3 +27,33 @@ settings.register_profile(
 settings.load_profile(
     "ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "default")
 )
+
+
+# Fixtures: config -> app -> client / runtime. A fresh simulator per test, on a
+# manual clock that starts at the document's example instant, with no
+# background thread (tests move time with runtime.clock.advance).
+
+EXAMPLE_START = "2026-06-03T10:00:00Z"
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config(clock="manual", seed=1234, background=False, clock_start=EXAMPLE_START)
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Flask]:
+    application = create_app(config)
+    yield application
+    application.extensions[EXTENSION].close()
+
+
+@pytest.fixture
+def runtime(app: Flask) -> Runtime:
+    found: Runtime = app.extensions[EXTENSION]
+    return found
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

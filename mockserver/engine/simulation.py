@@ -300,6 +300,10 @@ class Simulation:
                 listener(settlement.task)
 
     # accounts ----------------------------------------------------------------
+    def set_purchased(self, provider: str, account_id: str, purchased: bool) -> Account:
+        """Mark whether the account ever bought credits (observed purchase_required)."""
+        return self.store.set_purchased(provider, account_id, purchased)
+
     def create_account(
         self, provider: str, account_id: str, credits: int, keys: list[str], purchased: bool = True
     ) -> Account:

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Response, current_app, request
 
 from mockserver.engine.errors import InvalidRequest, PayloadTooLarge, SimulatorError
+from mockserver.engine.simulation import SCENARIOS
 from mockserver.spec import ErrorKind, ProviderSpec
 
 SCENARIO_HEADER = "X-Seedance-Mock-Scenario"
@@ -54,8 +55,16 @@ def origin() -> str:
 
 
 def scenario() -> str | None:
+    """The task fate a test asked for with X-Seedance-Mock-Scenario, if any."""
     value = request.headers.get(SCENARIO_HEADER)
-    return value.strip().lower() if value else None
+    if value is None:
+        return None
+    chosen = value.strip().lower()
+    if chosen not in SCENARIOS:
+        raise InvalidRequest(
+            f"{SCENARIO_HEADER} must be one of {', '.join(SCENARIOS)} (got {value!r})."
+        )
+    return chosen
 
 
 def _depth(value: Any, limit: int) -> int:

@@ -117,6 +117,12 @@ class MemoryStore:
             )
             return dataclasses.replace(account)
 
+    def set_purchased(self, provider: str, account_id: str, purchased: bool) -> Account:
+        with self._lock:
+            account = self._account(provider, account_id)
+            account.purchased = purchased
+            return dataclasses.replace(account)
+
     def add_key(self, provider: str, account_id: str, key: str) -> ApiKey:
         with self._lock:
             self._account(provider, account_id)
