@@ -172,6 +172,19 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prices(args: argparse.Namespace) -> int:
+    spec = load_provider(args.provider, args.profile)
+    operation = next(iter(spec.operations))
+    keys = spec.profile.pricing.keys
+    print("| " + " | ".join(keys) + " | credits | source |")
+    print("|" + "---|" * (len(keys) + 2))
+    for params, price in spec.price_grid(operation):
+        cells = " | ".join(str(params[k]) for k in keys)
+        source = "estimate" if price.estimate else price.provenance
+        print(f"| {cells} | {price.credits} | {source} |")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seedance-mock",
@@ -189,12 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     openapi.add_argument("--output", "-o", help="write to this file instead of standard output")
     openapi.set_defaults(run=_openapi)
+
+    prices = commands.add_parser(
+        "prices", help="print a provider's price of every valid request, with each price's source"
+    )
+    prices.add_argument("--provider", required=True, choices=PROVIDERS)
+    prices.add_argument(
+        "--profile", choices=PROFILES, default="documented", help="default: documented"
+    )
+    prices.set_defaults(run=_prices)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except BrokenPipeError:  # the reader (e.g. `| head`) went away: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 
