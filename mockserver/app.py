@@ -100,15 +100,21 @@ def _handle_http_error(error: HTTPException) -> Response | HTTPException:
         return error
     mapped: SimulatorError
     if isinstance(error, MethodNotAllowed):
-        mapped = MethodNotAllowedError(f"{request.method} is not allowed on {request.path}.")
-    elif isinstance(error, RequestEntityTooLarge):
+        allowed = sorted(set(error.valid_methods or []) - {"HEAD", "OPTIONS"})
+        mapped = MethodNotAllowedError(
+            f"{request.method} is not allowed on {request.path}; use {' or '.join(allowed)}."
+        )
+        response: Response = module.render_error(mapped)
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    if isinstance(error, RequestEntityTooLarge):
         mapped = PayloadTooLarge("Request body too large.")
     elif isinstance(error, NotFound):
         mapped = RouteNotFound(f"No endpoint {request.method} {request.path}.")
     else:
         mapped = InternalError(error.description)
-    response: Response = module.render_error(mapped)
-    return response
+    rendered: Response = module.render_error(mapped)
+    return rendered
 
 
 def _handle_crash(error: Exception) -> Response:
@@ -171,7 +177,6 @@ def _journal(response: Response) -> Response:
     started = g.get("started", time.perf_counter())
     runtime.journal.record(
         Entry(
-            id=runtime.journal.next_id(),
             at=runtime.clock.iso(),
             provider=module.NAME,
             method=request.method,

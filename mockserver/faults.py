@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mockserver.engine.errors import SimulatorError
+from mockserver.engine.store import Store
 
 EFFECTS = ("error", "latency", "drop", "malformed")
 _MATCH_FIELDS = ("provider", "method", "path", "account", "key")
@@ -132,42 +133,34 @@ def parse_rule(data: Mapping[str, Any], conditions: Iterable[str]) -> FaultRule:
 
 
 class Faults:
-    """The active rules, consulted in the order they were added."""
+    """The active rules, kept in the store (so every worker sees them) and
+    consulted in the order they were added."""
 
-    def __init__(self, rng: random.Random) -> None:
-        self._rules: list[FaultRule] = []
-        self._lock = threading.Lock()
+    def __init__(self, store: Store, rng: random.Random) -> None:
+        self._store = store
         self._rng = rng
+        self._lock = threading.Lock()
 
     def add(self, rule: FaultRule) -> FaultRule:
-        with self._lock:
-            self._rules.append(rule)
+        self._store.add_fault(asdict(rule))
         return rule
 
     def remove(self, rule_id: str) -> bool:
-        with self._lock:
-            before = len(self._rules)
-            self._rules = [r for r in self._rules if r.id != rule_id]
-            return len(self._rules) < before
+        return self._store.remove_fault(rule_id)
 
     def clear(self) -> None:
-        with self._lock:
-            self._rules.clear()
+        self._store.clear_faults()
 
     def rules(self) -> list[FaultRule]:
-        with self._lock:
-            return list(self._rules)
+        return [FaultRule(**data) for data in self._store.faults()]
 
     def fire(self, facts: RequestFacts) -> FaultRule | None:
         """The first rule that fires for this request (counting it), if any."""
-        with self._lock:
-            for rule in self._rules:
-                if not rule.matches(facts) or self._rng.random() >= rule.probability:
-                    continue
-                rule.hits += 1
-                if rule.times is not None:
-                    rule.times -= 1
-                    if rule.times == 0:
-                        self._rules.remove(rule)
+        for rule in self.rules():
+            if not rule.matches(facts):
+                continue
+            with self._lock:
+                draw = self._rng.random()
+            if draw < rule.probability and self._store.spend_fault(rule.id):
                 return rule
         return None

@@ -6,11 +6,10 @@ fixed size, and the journal is bounded, so it can stay on under load.
 
 from __future__ import annotations
 
-import itertools
-import threading
-from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from mockserver.engine.store import Store
 
 BODY_LIMIT = 16384
 _REDACTED = {"authorization", "x-admin-token", "cookie", "proxy-authorization"}
@@ -35,7 +34,6 @@ def clip(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    id: int
     at: str  # simulated time of the request
     provider: str
     method: str
@@ -49,28 +47,24 @@ class Entry:
     response_body: str
     duration_ms: float
     fault: str | None = None
+    id: int = 0  # given by the store when recorded
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class Journal:
-    def __init__(self, size: int) -> None:
-        self._entries: deque[Entry] = deque(maxlen=max(1, size))
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
+    """A view of the journal kept in the store (shared by every worker)."""
 
-    def next_id(self) -> int:
-        with self._lock:
-            return next(self._ids)
+    def __init__(self, store: Store, size: int) -> None:
+        self._store = store
+        self._size = size
 
-    def record(self, entry: Entry) -> None:
-        with self._lock:
-            self._entries.append(entry)
+    def record(self, entry: Entry) -> int:
+        return self._store.journal_append(entry.as_json(), self._size)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._store.clear_journal()
 
     def entries(
         self,
@@ -82,11 +76,9 @@ class Journal:
         limit: int = 100,
     ) -> list[Entry]:
         """Newest first, filtered; ``path`` matches a prefix."""
-        with self._lock:
-            snapshot = list(self._entries)
         chosen = [
             e
-            for e in reversed(snapshot)
+            for e in (Entry(**data) for data in reversed(self._store.journal()))
             if provider in (None, e.provider)
             and (path is None or e.path.startswith(path))
             and status in (None, e.status)

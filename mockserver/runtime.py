@@ -41,38 +41,52 @@ class Runtime:
         self._payloads = payloads
         self._lock = threading.RLock()
         self._ticker: _Ticker | None = None
+        self.store: Store = MemoryStore()
         self._build()
 
     # state -------------------------------------------------------------------
-    def _build(self) -> None:
+    def _bootstrap(self) -> None:
+        """Set up the store the first time (any worker may be first)."""
         config = self.config
         start = parse_instant(config.clock_start) if config.clock_start else None
-        self.clock = Clock(config.clock, time_scale=config.time_scale, start=start)
-        self.store: Store = MemoryStore()
-        rng = random.Random(config.seed)
+        if self.store.bootstrap(Clock.anchor_for(start)):
+            simulation = Simulation(
+                self.specs, self._clock(), self.store, random.Random(config.seed)
+            )
+            for seed in config.initial_accounts():
+                simulation.create_account(
+                    seed.provider, seed.id, seed.credits, list(seed.keys), seed.purchased
+                )
+
+    def _clock(self) -> Clock:
+        config = self.config
+        return Clock(config.clock, time_scale=config.time_scale, state=self.store.clock_state())
+
+    def _build(self) -> None:
+        """This process's objects around the shared store."""
+        self._bootstrap()
+        self.clock = self._clock()
+        rng = random.Random(self.config.seed)
         self.simulation = Simulation(self.specs, self.clock, self.store, rng)
         self.webhooks = WebhookDispatcher(
             self.store,
             clock=self.clock,
             policies={name: spec.profile.webhooks for name, spec in self.specs.items()},
             payload=self._payload,
-            hosts=HostPolicy(config.webhook_allow),
+            hosts=HostPolicy(self.config.webhook_allow),
             rng=random.Random(rng.random()),
         )
         self.simulation.on_task_end.append(self.webhooks.schedule)
-        self.faults = Faults(random.Random(rng.random()))
-        self.journal = Journal(config.journal_size)
+        self.faults = Faults(self.store, random.Random(rng.random()))
+        self.journal = Journal(self.store, self.config.journal_size)
         self.clock.on_advance(self.run_due)
         self._last_sweep = self.clock.now()
-        for seed in config.initial_accounts():
-            self.simulation.create_account(
-                seed.provider, seed.id, seed.credits, list(seed.keys), seed.purchased
-            )
 
     def reset(self) -> None:
         """Back to the start state: the configured accounts, a new clock, no tasks."""
         with self._lock:
             self.webhooks.close()
+            self.store.clear()
             self._build()
 
     def _payload(self, task: Task) -> Any:
@@ -100,6 +114,7 @@ class Runtime:
             self._ticker = None
         self.webhooks.close()
         self.media.close()
+        self.store.close()
 
 
 class _Ticker(threading.Thread):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 MODES = ("real", "manual")
 
@@ -31,6 +33,38 @@ def format_instant(seconds: float, precision: str = "milliseconds") -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+@dataclass(frozen=True)
+class ClockAnchor:
+    """Where simulated time stands: at wall instant ``wall`` it was ``virtual``,
+    plus every second advanced since (``offset``)."""
+
+    wall: float
+    virtual: float
+    offset: float = 0.0
+
+
+class ClockState(Protocol):
+    """Where a clock keeps its anchor: in the process, or in a shared store so
+    that every worker of one simulator reads the same time."""
+
+    def read(self) -> ClockAnchor: ...
+    def add(self, seconds: float) -> None: ...
+
+
+class LocalClockState:
+    def __init__(self, anchor: ClockAnchor) -> None:
+        self._anchor = anchor
+        self._lock = threading.Lock()
+
+    def read(self) -> ClockAnchor:
+        return self._anchor
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            a = self._anchor
+            self._anchor = ClockAnchor(a.wall, a.virtual, a.offset + seconds)
+
+
 class Clock:
     """Simulated time in seconds since the epoch.
 
@@ -48,6 +82,7 @@ class Clock:
         start: float | None = None,
         wall: Callable[[], float] = time.time,
         sleeper: Callable[[float], None] = time.sleep,
+        state: ClockState | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"clock mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -57,17 +92,21 @@ class Clock:
         self.time_scale = time_scale
         self._wall = wall
         self._sleep = sleeper
-        self._wall_start = wall()
-        self._start = round(self._wall_start if start is None else start, 3)
-        self._offset = 0.0
-        self._lock = threading.Lock()
+        self._state = state or LocalClockState(self.anchor_for(start, wall))
         self._listeners: list[Callable[[float], None]] = []
+
+    @staticmethod
+    def anchor_for(start: float | None, wall: Callable[[], float] = time.time) -> ClockAnchor:
+        """A fresh anchor: now on the wall clock, starting at ``start`` (default: now)."""
+        now = wall()
+        return ClockAnchor(now, round(now if start is None else start, 3))
 
     def now(self) -> float:
         """The current simulated instant."""
+        anchor = self._state.read()
         if self.mode == "manual":
-            return self._start + self._offset
-        return self._start + (self._wall() - self._wall_start) * self.time_scale + self._offset
+            return anchor.virtual + anchor.offset
+        return anchor.virtual + (self._wall() - anchor.wall) * self.time_scale + anchor.offset
 
     def iso(self, precision: str = "milliseconds") -> str:
         return format_instant(self.now(), precision)
@@ -80,8 +119,7 @@ class Clock:
         """Jump ``seconds`` ahead, run everything that fell due, return the new now."""
         if seconds < 0:
             raise ValueError("the clock only moves forward")
-        with self._lock:
-            self._offset += seconds
+        self._state.add(seconds)
         now = self.now()
         for listener in self._listeners:
             listener(now)

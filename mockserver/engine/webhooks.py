@@ -9,11 +9,14 @@ holds up only its own delivery.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
+import logging
 import random
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +29,8 @@ from mockserver.engine.clock import Clock
 from mockserver.engine.model import Attempt, Delivery, Task
 from mockserver.engine.store import Store
 from mockserver.spec.profile import WebhookPolicy
+
+log = logging.getLogger("seedance_mock.webhooks")
 
 USER_AGENT = "seedance-mock-webhook/1"
 BLOCKED = "not delivered: host not allowed"
@@ -55,25 +60,40 @@ class PostResult:
     error: str | None
 
 
+def _abort(connection: http.client.HTTPConnection, fired: threading.Event) -> None:
+    fired.set()
+    if connection.sock is not None:
+        with contextlib.suppress(OSError):
+            connection.sock.shutdown(socket.SHUT_RDWR)
+
+
 def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> PostResult:
     """POST ``body`` with the standard library (never through a test's HTTP mock),
-    without following redirects."""
+    without following redirects. ``timeout`` bounds the whole exchange, so a
+    receiver that answers a byte at a time cannot hold a delivery open."""
     parts = urlsplit(url)
     factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    connection = factory(parts.hostname or "", parts.port, timeout=timeout)
+    fired = threading.Event()
+    deadline = threading.Timer(timeout, _abort, args=(connection, fired))
+    deadline.start()
     try:
-        connection = factory(parts.hostname or "", parts.port, timeout=timeout)
-        try:
-            connection.request("POST", path, body=body, headers=dict(headers))
-            response = connection.getresponse()
-            response.read(65536)
-            return PostResult(response.status, None)
-        finally:
-            connection.close()
+        connection.request("POST", path, body=body, headers=dict(headers))
+        response = connection.getresponse()
+        response.read(65536)
+        if fired.is_set():
+            raise TimeoutError
+        return PostResult(response.status, None)
     except (OSError, http.client.HTTPException) as exc:
+        if fired.is_set() or isinstance(exc, TimeoutError):
+            return PostResult(None, f"timeout: no complete answer within {timeout:g} s")
         return PostResult(None, f"{type(exc).__name__}: {exc}".rstrip(": "))
+    finally:
+        deadline.cancel()
+        connection.close()
 
 
 class WebhookDispatcher:
@@ -139,6 +159,16 @@ class WebhookDispatcher:
                 future.result()
 
     def _attempt(self, delivery: Delivery) -> None:
+        try:
+            self._try(delivery)
+        except Exception as exc:  # a delivery must end recorded, never stuck in "sending"
+            log.exception("webhook delivery %s failed unexpectedly", delivery.id)
+            attempt = Attempt(
+                len(delivery.attempts) + 1, delivery.due_at, "failed", error=repr(exc)
+            )
+            self._store.record_attempt(delivery.id, attempt, "failed", None)
+
+    def _try(self, delivery: Delivery) -> None:
         policy = self._policies[delivery.provider]
         assert policy is not None
         number = len(delivery.attempts) + 1

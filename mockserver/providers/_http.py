@@ -113,6 +113,13 @@ def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}.", code=code) from exc
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object.", code=code)
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(
+            "Request body holds a \\u escape that is not a Unicode character (a lone surrogate).",
+            code=code,
+        ) from exc
     if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise InvalidRequest(
             f"Request body is nested deeper than {MAX_JSON_DEPTH} levels.", code=code

@@ -62,8 +62,11 @@ def status() -> Response:
 
 
 def _normalised(params: dict[str, Any]) -> dict[str, Any]:
-    """The observed profile accepts an integer duration; echo it as the documented string."""
-    params["duration"] = str(params["duration"])
+    """The observed profile accepts a numeric duration (8 or 8.0); echo it as the
+    documented string "8"."""
+    duration = params["duration"]
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool):
+        params["duration"] = str(int(duration))
     return params
 
 

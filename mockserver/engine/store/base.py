@@ -11,8 +11,9 @@ process-local locks around several calls.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from mockserver.engine.clock import ClockAnchor, ClockState
 from mockserver.engine.model import Account, ApiKey, Attempt, Delivery, LedgerEntry, Task
 
 
@@ -77,6 +78,23 @@ class Settlement:
 class Store(Protocol):
     """Everything the engine keeps. Returned records are copies."""
 
+    # life of the store
+    def bootstrap(self, anchor: ClockAnchor) -> bool:
+        """Set up an empty store with the clock at ``anchor``; True if this call
+        did it (the caller then creates the start accounts), False if the store
+        already held a simulator (another worker, or an earlier run)."""
+        ...
+
+    def clock_state(self) -> ClockState:
+        """The shared clock anchor (every worker reads the same time)."""
+        ...
+
+    def clear(self) -> None:
+        """Forget everything, as if new (then ``bootstrap`` again)."""
+        ...
+
+    def close(self) -> None: ...
+
     # accounts and keys
     def create_account(self, account: Account, keys: list[str], at: float) -> Account: ...
     def get_account(self, provider: str, account_id: str) -> Account | None: ...
@@ -139,6 +157,26 @@ class Store(Protocol):
     def deliveries(
         self, provider: str | None = None, account_id: str | None = None, task_id: str | None = None
     ) -> list[Delivery]: ...
+
+    # fault rules and the journal, as JSON objects
+    def add_fault(self, rule: dict[str, Any]) -> None: ...
+    def faults(self) -> list[dict[str, Any]]: ...
+    def remove_fault(self, rule_id: str) -> bool: ...
+    def clear_faults(self) -> None: ...
+    def spend_fault(self, rule_id: str) -> bool:
+        """Count one firing of a rule: its ``hits`` go up and its ``times`` (if
+        any) down, and it is removed at zero. False if it is gone or used up."""
+        ...
+
+    def journal_append(self, entry: dict[str, Any], size: int) -> int:
+        """Store ``entry`` under the next id, keep only the newest ``size``; return the id."""
+        ...
+
+    def journal(self) -> list[dict[str, Any]]:
+        """Every kept entry, oldest first."""
+        ...
+
+    def clear_journal(self) -> None: ...
 
     # upkeep
     def expire(self, now: float) -> int:

@@ -8,7 +8,9 @@ import itertools
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
+from mockserver.engine.clock import ClockAnchor, ClockState, LocalClockState
 from mockserver.engine.errors import InsufficientCredits
 from mockserver.engine.model import (
     COMPLETED,
@@ -60,8 +62,38 @@ def settle(task: Task, outcome: str, at: float, code: str | None, message: str |
 class MemoryStore:
     """State in dictionaries; every public method holds the one lock."""
 
+    _clock: LocalClockState | None
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self._reset_state()
+
+    # life of the store ---------------------------------------------------------
+    def bootstrap(self, anchor: ClockAnchor) -> bool:
+        with self._lock:
+            if self._clock is not None:
+                return False
+            self._clock = LocalClockState(anchor)
+            return True
+
+    def clock_state(self) -> ClockState:
+        with self._lock:
+            if self._clock is None:
+                raise RuntimeError("bootstrap the store before reading its clock")
+            return self._clock
+
+    def clear(self) -> None:
+        with self._lock:
+            self._reset_state()
+
+    def close(self) -> None:
+        """Nothing to release: the state lives and dies with the process."""
+
+    def _reset_state(self) -> None:
+        self._clock = None
+        self._faults: dict[str, dict[str, Any]] = {}
+        self._journal: deque[dict[str, Any]] = deque()
+        self._journal_ids = itertools.count(1)
         self._accounts: dict[tuple[str, str], Account] = {}
         self._keys: dict[tuple[str, str], ApiKey] = {}
         self._ledger: dict[tuple[str, str], deque[LedgerEntry]] = {}
@@ -326,6 +358,51 @@ class MemoryStore:
                 and account_id in (None, d.account_id)
                 and task_id in (None, d.task_id)
             ]
+
+    # fault rules and journal ---------------------------------------------------
+    def add_fault(self, rule: dict[str, Any]) -> None:
+        with self._lock:
+            self._faults[rule["id"]] = dict(rule)
+
+    def faults(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._faults.values()]
+
+    def remove_fault(self, rule_id: str) -> bool:
+        with self._lock:
+            return self._faults.pop(rule_id, None) is not None
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def spend_fault(self, rule_id: str) -> bool:
+        with self._lock:
+            rule = self._faults.get(rule_id)
+            if rule is None:
+                return False
+            rule["hits"] = rule.get("hits", 0) + 1
+            if rule.get("times") is not None:
+                rule["times"] -= 1
+                if rule["times"] <= 0:
+                    del self._faults[rule_id]
+            return True
+
+    def journal_append(self, entry: dict[str, Any], size: int) -> int:
+        with self._lock:
+            ident = next(self._journal_ids)
+            self._journal.append({**entry, "id": ident})
+            while len(self._journal) > max(1, size):
+                self._journal.popleft()
+            return ident
+
+    def journal(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e) for e in self._journal]
+
+    def clear_journal(self) -> None:
+        with self._lock:
+            self._journal.clear()
 
     # upkeep -----------------------------------------------------------------
     def expire(self, now: float) -> int:
