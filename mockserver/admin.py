@@ -18,7 +18,7 @@ from mockserver.engine.clock import format_instant
 from mockserver.engine.errors import TaskNotFound
 from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Account, Delivery, Task
 from mockserver.engine.store import KeyInUse, UnknownAccount
-from mockserver.faults import parse_rule
+from mockserver.faults import error_names, parse_rule
 from mockserver.providers._http import json_response
 from mockserver.providers.context import current_runtime
 
@@ -239,9 +239,8 @@ def add_fault() -> Response:
     specs = [runtime.specs[provider]] if provider in runtime.specs else list(runtime.specs.values())
     if provider is not None and provider not in runtime.specs:
         raise AdminError(400, "invalid_request", f"unknown provider {provider!r}")
-    conditions = set.intersection(*(set(s.errors) for s in specs))
     try:
-        rule = runtime.faults.add(parse_rule(data, conditions))
+        rule = runtime.faults.add(parse_rule(data, error_names(specs)))
     except ValueError as exc:
         raise AdminError(400, "invalid_request", str(exc)) from exc
     return json_response(rule.describe(), 201)

@@ -37,6 +37,7 @@ from mockserver.providers import seedance2ai, seedanceapi
 from mockserver.providers._http import bearer_key
 from mockserver.providers.context import EXTENSION, current_runtime
 from mockserver.runtime import Runtime
+from mockserver.spec import ProviderSpec
 
 log = logging.getLogger("seedance_mock")
 
@@ -146,17 +147,16 @@ def _before_provider_request() -> Response | None:
     facts = RequestFacts(module.NAME, request.method, request.path, g.account, key)
     rule = runtime.faults.fire(facts)
     g.fault = rule.id if rule else None
-    return _apply_fault(rule) if rule else None
+    return _apply_fault(rule, runtime.specs[module.NAME]) if rule else None
 
 
-def _apply_fault(rule: FaultRule) -> Response | None:
+def _apply_fault(rule: FaultRule, spec: ProviderSpec) -> Response | None:
     if rule.latency_ms:
-        time.sleep(
-            rule.latency_ms / 1000
-        )  # real time: latency faults exist to test client timeouts
+        # real time, not simulated: latency faults exist to test client timeouts
+        time.sleep(rule.latency_ms / 1000)
     if rule.effect == "error":
         assert rule.error is not None
-        raise InjectedError(rule.error, rule.message, rule.retry_after)
+        raise InjectedError.named(spec, rule.error, rule.message, rule.retry_after)
     if rule.effect == "malformed":
         return Response('{"code":200,"message":"succ', status=200, mimetype="application/json")
     if rule.effect == "drop":

@@ -56,6 +56,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         media_base_url=args.media_base_url,
         media_cache_dir=args.media_cache_dir,
         journal_size=int(args.journal_size),
+        store=args.store,
     )
 
 
@@ -64,7 +65,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args)
-        options = ServeOptions(args.host, int(args.port), int(args.threads), bool(args.access_log))
+        options = ServeOptions(
+            args.host, int(args.port), int(args.threads), bool(args.access_log), int(args.workers)
+        )
         serve(options, config)
     except (RefusedToStart, ValueError, OSError) as exc:
         print(f"seedance-mock: {exc}", file=sys.stderr)
@@ -135,7 +138,15 @@ def _add_serve(commands: Any) -> None:
         "directory for generated MP4/PNG files (default: a temporary directory)",
     )
     _flag(serve, "--journal-size", "how many recent requests the journal keeps", 1000)
-    _flag(serve, "--threads", "request threads", 16)
+    _flag(serve, "--threads", "request threads per worker", 16)
+    _flag(
+        serve,
+        "--store",
+        "where state lives: memory (one process), sqlite:PATH (workers on one host; survives "
+        "restarts) or redis://HOST:PORT/DB (several hosts)",
+        "memory",
+    )
+    _flag(serve, "--workers", "worker processes; more than 1 needs a sqlite or redis store", 1)
     serve.add_argument(
         "--access-log",
         action="store_true",

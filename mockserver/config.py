@@ -113,6 +113,8 @@ class Config:
     media_base_url: str | None = None
     media_cache_dir: str | None = None
     journal_size: int = 1000
+    #: where state lives: memory, sqlite:PATH or redis://HOST:PORT/DB
+    store: str = "memory"
     #: run the background thread that ends tasks and sends webhooks on time
     background: bool = True
     tick_seconds: float = 0.05

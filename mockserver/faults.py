@@ -19,6 +19,7 @@ from typing import Any
 
 from mockserver.engine.errors import SimulatorError
 from mockserver.engine.store import Store
+from mockserver.spec import ProviderSpec
 
 EFFECTS = ("error", "latency", "drop", "malformed")
 _MATCH_FIELDS = ("provider", "method", "path", "account", "key")
@@ -27,10 +28,29 @@ _MATCH_FIELDS = ("provider", "method", "path", "account", "key")
 class InjectedError(SimulatorError):
     """A documented error chosen by a fault rule."""
 
-    def __init__(self, condition: str, message: str | None, retry_after: int | None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, condition: str, message: str | None, retry_after: int | None, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
         self.condition = condition
         self.retry_after = retry_after
+
+    @classmethod
+    def named(
+        cls, spec: ProviderSpec, error: str, message: str | None, retry_after: int | None
+    ) -> InjectedError:
+        """``error`` is a condition ("rate_limited") or any code the provider documents
+        ("INVALID_PROMPT"); a code outside the errors table is a bad-request code."""
+        if error in spec.errors:
+            return cls(error, message, retry_after)
+        kind = next((k for k in spec.errors.values() if k.code == error), None)
+        return cls(kind.condition if kind else "invalid_request", message, retry_after, error)
+
+
+def error_names(specs: Iterable[ProviderSpec]) -> set[str]:
+    """What a fault may name as its error: the conditions and documented codes
+    that every one of ``specs`` has."""
+    return set.intersection(*({*s.errors, *s.error_codes()} for s in specs))
 
 
 @dataclass(frozen=True)
@@ -97,7 +117,7 @@ def parse_rule(data: Mapping[str, Any], conditions: Iterable[str]) -> FaultRule:
         raise ValueError(f"effect must be one of {', '.join(EFFECTS)}")
     known = sorted(set(conditions))
     if effect == "error" and data.get("error") not in known:
-        raise ValueError(f"error must be one of {', '.join(known)}")
+        raise ValueError(f"error must be one of {', '.join(known)} (for this provider)")
     times = data.get("times")
     if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
         raise ValueError("times must be a whole number >= 1 (omit it for every request)")

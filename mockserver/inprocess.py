@@ -41,7 +41,7 @@ from mockserver.engine.model import (
     LedgerEntry,
     Task,
 )
-from mockserver.faults import FaultRule, parse_rule
+from mockserver.faults import FaultRule, error_names, parse_rule
 from mockserver.journal import Journal
 from mockserver.providers.context import EXTENSION
 from mockserver.runtime import Runtime
@@ -107,8 +107,7 @@ class FaultControl:
         runtime = self._sim.runtime
         provider = rule.get("provider")
         specs = [runtime.specs[provider]] if provider else list(runtime.specs.values())
-        conditions = set.intersection(*(set(s.errors) for s in specs))
-        return runtime.faults.add(parse_rule(rule, conditions))
+        return runtime.faults.add(parse_rule(rule, error_names(specs)))
 
     def remove(self, rule_id: str) -> bool:
         return self._sim.runtime.faults.remove(rule_id)

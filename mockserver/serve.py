@@ -19,6 +19,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from mockserver.config import Config
+from mockserver.engine.store import is_shared
 
 
 class RefusedToStart(Exception):
@@ -40,11 +41,21 @@ class ServeOptions:
     port: int = 8000
     threads: int = 16
     access_log: bool = False
+    workers: int = 1
 
 
 def check_safe(options: ServeOptions, config: Config) -> None:
     """Refuse a non-loopback address without an admin token (the control plane
-    would otherwise be open to the network)."""
+    would otherwise be open to the network), and several workers on a store
+    they cannot share."""
+    if options.workers < 1:
+        raise RefusedToStart("--workers must be at least 1")
+    if options.workers > 1 and not is_shared(config.store):
+        raise RefusedToStart(
+            f"--workers {options.workers} needs a store the workers can share: the in-memory "
+            "store lives inside one process, so each worker would have its own accounts, "
+            "tasks and rate limits. Use --store sqlite:PATH or --store redis://HOST:PORT/DB."
+        )
     if not is_loopback(options.host) and not config.admin_token:
         raise RefusedToStart(
             f"refusing to listen on {options.host}: the control API under /__admin would be "
@@ -78,7 +89,8 @@ def banner(base_url: str, config: Config, out: TextIO) -> None:
             file=out,
         )
     print(
-        f"  profile={config.profile} clock={config.clock} time_scale={config.time_scale:g}",
+        f"  profile={config.profile} clock={config.clock} time_scale={config.time_scale:g} "
+        f"store={config.store}",
         file=out,
     )
     out.flush()
@@ -109,7 +121,7 @@ def serve(options: ServeOptions, config: Config, out: TextIO = sys.stdout) -> No
     banner(f"http://{shown}:{port}", config, out)
     settings = {
         "bind": [f"fd://{sock.fileno()}"],
-        "workers": 1,
+        "workers": options.workers,
         "worker_class": "gthread",
         "threads": options.threads,
         "accesslog": "-" if options.access_log else None,

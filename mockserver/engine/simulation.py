@@ -36,6 +36,7 @@ from mockserver.engine.store import (
     Replay,
     Settlement,
     Store,
+    Window,
 )
 from mockserver.spec import ProviderSpec
 
@@ -121,28 +122,30 @@ class Simulation:
             raise Unauthorized("This API key has been revoked.")
         return Principal(provider, record.account_id, key)
 
-    def admit(self, principal: Principal, kind: str) -> None:
-        """Count one request of ``kind`` ("read", "submit" or "media") against the
-        account's rate limits; RateLimited with the exact wait when one is full."""
+    def admit(self, principal: Principal, *kinds: str) -> None:
+        """Count one request of the given kinds ("read", "submit", "media") against
+        every rate limit of the account that counts them, all at once or not at
+        all; RateLimited with the exact wait when any of them is full."""
         counted_by = {
-            "read": ("every_operation",),
-            "submit": ("every_operation", "submissions"),
-            "media": ("requests_with_media_urls",),
-        }[kind]
-        now = self.clock.now()
-        for rule in self.specs[principal.provider].profile.rate_limits:
-            if rule.counts not in counted_by:
-                continue
-            bucket = f"{principal.provider}:{principal.account_id}:{rule.name}"
-            wait = self.store.admit(bucket, now, rule.limit, rule.window_seconds)
-            if wait is not None:
-                seconds = max(1, math.ceil(round(wait, 3)))
-                what = "reference-media validations" if kind == "media" else "requests"
-                raise RateLimited(
-                    seconds,
-                    f"Rate limit of {rule.limit} {what} per {rule.window_seconds:g} seconds "
-                    f"reached; retry after {seconds} seconds.",
-                )
+            "read": {"every_operation"},
+            "submit": {"every_operation", "submissions"},
+            "media": {"requests_with_media_urls"},
+        }
+        counts = set().union(*(counted_by[kind] for kind in kinds))
+        profile = self.specs[principal.provider].profile
+        rules = [r for r in profile.rate_limits if r.counts in counts]
+        if not rules:
+            return
+        prefix = f"{principal.provider}:{principal.account_id}"
+        windows = [Window(f"{prefix}:{r.name}", r.limit, r.window_seconds) for r in rules]
+        wait = self.store.admit(windows, self.clock.now())
+        if wait is not None:
+            seconds = max(1, math.ceil(round(wait, 3)))
+            limits = " and ".join(f"{r.limit} per {r.window_seconds:g} s" for r in rules)
+            what = "reference-media validations" if kinds == ("media",) else "requests"
+            raise RateLimited(
+                seconds, f"Rate limit ({what}: {limits}) reached; retry after {seconds} seconds."
+            )
 
     # submissions -------------------------------------------------------------
     def submit(self, principal: Principal, request: TaskRequest) -> Submission:

@@ -24,14 +24,19 @@ context = ProviderContext(NAME)
 def submit_video() -> Response:
     spec, sim = context.spec, context.simulation
     principal = sim.authenticate(NAME, _http.bearer_key())
-    sim.admit(principal, "submit")
+    try:
+        body, unreadable = _http.read_json_object(spec, None), None
+    except InvalidRequest as exc:  # still counted as a request, then refused
+        body, unreadable = {}, exc
+    # A submit carrying reference media takes a slot of both limits or of neither.
+    media = isinstance(body.get("media_urls"), list) and bool(body["media_urls"])
+    sim.admit(principal, "submit", *(["media"] if media else []))
+    if unreadable is not None:
+        raise unreadable
     key = _idempotency_key()
-    body = _http.read_json_object(spec, None)
     _http.validate(spec, "SubmitRequest", body, join=True)
     params = {**spec.validator("SubmitRequest").defaults(), **body}
     _reject_content(params)
-    if params.get("media_urls"):
-        sim.admit(principal, "media")
     submission = sim.submit(principal, _task_request(params, body, key))
     return _http.json_response(render_accepted(submission.task), 202)
 

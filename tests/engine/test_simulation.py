@@ -32,7 +32,11 @@ def build(seed: int = 1234) -> Simulation:
     specs = {name: load_provider(name) for name in PROVIDERS}
     clock = Clock("manual", start=START)
     simulation = Simulation(specs, clock, MemoryStore(), random.Random(seed))
-    clock.on_advance(lambda _now: simulation.settle_due())
+
+    def settle(_now: float) -> None:
+        simulation.settle_due()
+
+    clock.on_advance(settle)
     simulation.create_account(P, "acme", 1000, ["sk_acme", "sk_acme_2"])
     simulation.create_account(P, "other", 1000, ["sk_other"])
     return simulation

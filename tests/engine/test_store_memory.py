@@ -22,6 +22,7 @@ from mockserver.engine.store import (
     MemoryStore,
     Replay,
     UnknownAccount,
+    Window,
 )
 
 T = TypeVar("T")
@@ -146,42 +147,42 @@ def test_ledger_of_an_unknown_account_is_refused(store: MemoryStore) -> None:
 
 
 def test_window_admits_up_to_the_limit_then_says_how_long_to_wait(store: MemoryStore) -> None:
-    assert store.admit("b", T0, 3, 60) is None
-    assert store.admit("b", T0 + 10, 3, 60) is None
-    assert store.admit("b", T0 + 20, 3, 60) is None
-    assert store.admit("b", T0 + 30, 3, 60) == pytest.approx(30.0)
+    assert store.admit([Window("b", 3, 60)], T0) is None
+    assert store.admit([Window("b", 3, 60)], T0 + 10) is None
+    assert store.admit([Window("b", 3, 60)], T0 + 20) is None
+    assert store.admit([Window("b", 3, 60)], T0 + 30) == pytest.approx(30.0)
 
 
 def test_refused_requests_are_not_counted(store: MemoryStore) -> None:
     for offset in (0, 10, 20):
-        store.admit("b", T0 + offset, 3, 60)
+        store.admit([Window("b", 3, 60)], T0 + offset)
     for _ in range(5):
-        assert store.admit("b", T0 + 30, 3, 60) == pytest.approx(30.0)
+        assert store.admit([Window("b", 3, 60)], T0 + 30) == pytest.approx(30.0)
     # the oldest slot frees exactly at its 60 s birthday, and only that one
-    assert store.admit("b", T0 + 60, 3, 60) is None
-    assert store.admit("b", T0 + 60, 3, 60) == pytest.approx(10.0)
+    assert store.admit([Window("b", 3, 60)], T0 + 60) is None
+    assert store.admit([Window("b", 3, 60)], T0 + 60) == pytest.approx(10.0)
 
 
 def test_window_slides_rather_than_resetting(store: MemoryStore) -> None:
     for offset in (0, 50, 55):
-        store.admit("b", T0 + offset, 3, 60)
-    assert store.admit("b", T0 + 61, 3, 60) is None
-    assert store.admit("b", T0 + 62, 3, 60) == pytest.approx(48.0)
+        store.admit([Window("b", 3, 60)], T0 + offset)
+    assert store.admit([Window("b", 3, 60)], T0 + 61) is None
+    assert store.admit([Window("b", 3, 60)], T0 + 62) == pytest.approx(48.0)
 
 
 def test_fractional_wait_is_exact(store: MemoryStore) -> None:
-    store.admit("b", T0 + 0.25, 1, 60)
-    assert store.admit("b", T0 + 30.5, 1, 60) == pytest.approx(29.75)
+    store.admit([Window("b", 1, 60)], T0 + 0.25)
+    assert store.admit([Window("b", 1, 60)], T0 + 30.5) == pytest.approx(29.75)
 
 
 def test_buckets_are_independent(store: MemoryStore) -> None:
-    store.admit("a", T0, 1, 60)
-    assert store.admit("a", T0, 1, 60) is not None
-    assert store.admit("b", T0, 1, 60) is None
+    store.admit([Window("a", 1, 60)], T0)
+    assert store.admit([Window("a", 1, 60)], T0) is not None
+    assert store.admit([Window("b", 1, 60)], T0) is None
 
 
 def test_concurrent_admissions_admit_exactly_the_limit(store: MemoryStore) -> None:
-    results = run_threads(50, lambda _i: store.admit("hot", T0, 30, 60))
+    results = run_threads(50, lambda _i: store.admit([Window("hot", 30, 60)], T0))
     assert sum(r is None for r in results) == 30
     assert all(r == pytest.approx(60.0) for r in results if r is not None)
 

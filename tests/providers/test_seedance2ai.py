@@ -214,9 +214,10 @@ class Video:
 
 
 def probe_mp4(data: bytes) -> Video:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(video=0))
+        frames = len(list(container.decode(stream)))
+        assert stream.average_rate is not None
         return Video(
             stream.codec_context.name,
             stream.width,

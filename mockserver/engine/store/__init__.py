@@ -12,8 +12,30 @@ from mockserver.engine.store.base import (
     Settlement,
     Store,
     UnknownAccount,
+    Window,
 )
 from mockserver.engine.store.memory import MemoryStore
+
+
+def open_store(url: str) -> Store:
+    """The store a ``--store`` value names: ``memory``, ``sqlite:PATH`` or
+    ``redis://HOST:PORT/DB``."""
+    if url == "memory":
+        return MemoryStore()
+    if url.startswith("sqlite:"):
+        from mockserver.engine.store.sqlite import SQLiteStore
+
+        path = url.removeprefix("sqlite:").removeprefix("//")
+        if not path:
+            raise ValueError("sqlite store needs a path: sqlite:PATH")
+        return SQLiteStore(path)
+    raise ValueError(f"unknown store {url!r}: use memory or sqlite:PATH")
+
+
+def is_shared(url: str) -> bool:
+    """Whether several worker processes can share this store."""
+    return url != "memory"
+
 
 __all__ = [
     "AccountExists",
@@ -28,4 +50,7 @@ __all__ = [
     "Settlement",
     "Store",
     "UnknownAccount",
+    "Window",
+    "is_shared",
+    "open_store",
 ]

@@ -10,6 +10,7 @@ process-local locks around several calls.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +28,15 @@ class KeyInUse(Exception):
 
 class UnknownAccount(Exception):
     """No account with that provider and id."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding rate-limit window: at most ``limit`` admissions per ``seconds``."""
+
+    bucket: str
+    limit: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -112,9 +122,9 @@ class Store(Protocol):
         ...
 
     # rate limits
-    def admit(self, bucket: str, now: float, limit: int, window: float) -> float | None:
-        """Admit one request into ``bucket``'s sliding window, or return the
-        seconds until a slot frees. Refused requests are not counted."""
+    def admit(self, windows: Sequence[Window], now: float) -> float | None:
+        """Admit one request into every window at once, or into none and return
+        the seconds until all of them have room. Refused requests are not counted."""
         ...
 
     # idempotency and task creation

@@ -7,6 +7,7 @@ import heapq
 import itertools
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from mockserver.engine.store.base import (
     Replay,
     Settlement,
     UnknownAccount,
+    Window,
 )
 
 _DAY = 86400.0
@@ -193,15 +195,20 @@ class MemoryStore:
             return self._opening[ident], list(self._ledger[ident])
 
     # rate limits ----------------------------------------------------------
-    def admit(self, bucket: str, now: float, limit: int, window: float) -> float | None:
+    def admit(self, windows: Sequence[Window], now: float) -> float | None:
         with self._lock:
-            times = self._windows.setdefault(bucket, deque())
-            while times and times[0] <= now - window:
-                times.popleft()
-            if len(times) < limit:
-                times.append(now)
-                return None
-            return times[0] + window - now
+            waits = []
+            for window in windows:
+                times = self._windows.setdefault(window.bucket, deque())
+                while times and times[0] <= now - window.seconds:
+                    times.popleft()
+                if len(times) >= window.limit:
+                    waits.append(times[0] + window.seconds - now)
+            if waits:
+                return max(waits)
+            for window in windows:
+                self._windows[window.bucket].append(now)
+            return None
 
     # idempotency and creation ---------------------------------------------
     def claim(
