@@ -6,7 +6,7 @@ fixed size, and the journal is bounded, so it can stay on under load.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from mockserver.engine.store import Store
@@ -53,6 +53,9 @@ class Entry:
         return asdict(self)
 
 
+_FIELDS = fields(Entry)
+
+
 class Journal:
     """A view of the journal kept in the store (shared by every worker)."""
 
@@ -61,7 +64,10 @@ class Journal:
         self._size = size
 
     def record(self, entry: Entry) -> int:
-        return self._store.journal_append(entry.as_json(), self._size)
+        # fields() and a shallow dict: asdict() would deep-copy every header map
+        return self._store.journal_append(
+            {f.name: getattr(entry, f.name) for f in _FIELDS}, self._size
+        )
 
     def clear(self) -> None:
         self._store.clear_journal()
