@@ -23,6 +23,7 @@ from mockserver.admin import blueprint as admin_blueprint
 from mockserver.config import Config
 from mockserver.engine.errors import (
     InternalError,
+    InvalidRequest,
     PayloadTooLarge,
     RouteNotFound,
     SimulatorError,
@@ -40,6 +41,10 @@ from mockserver.runtime import Runtime
 from mockserver.spec import ProviderSpec
 
 log = logging.getLogger("seedance_mock")
+
+#: the longest URL (path + query) and header line a provider route accepts
+MAX_URL_BYTES = 8192
+MAX_HEADER_BYTES = 8192
 
 #: set on a response whose connection a fault dropped (in-process mode has no socket)
 DROPPED_HEADER = "X-Seedance-Mock-Dropped"
@@ -140,6 +145,7 @@ def _before_provider_request() -> Response | None:
         return None
     runtime = current_runtime()
     g.started = time.perf_counter()
+    _check_sizes()
     runtime.simulation.settle_due()
     key = bearer_key()
     record = runtime.store.resolve_key(module.NAME, key) if key else None
@@ -148,6 +154,16 @@ def _before_provider_request() -> Response | None:
     rule = runtime.faults.fire(facts)
     g.fault = rule.id if rule else None
     return _apply_fault(rule, runtime.specs[module.NAME]) if rule else None
+
+
+def _check_sizes() -> None:
+    """Over-long URLs and headers get the provider's bad-request error."""
+    url = len(request.path) + len(request.query_string)
+    if url > MAX_URL_BYTES:
+        raise InvalidRequest(f"The URL is {url} bytes long; the limit is {MAX_URL_BYTES}.")
+    for name, value in request.headers.items():
+        if len(name) + len(value) > MAX_HEADER_BYTES:
+            raise InvalidRequest(f"Header {name[:40]} is longer than {MAX_HEADER_BYTES} bytes.")
 
 
 def _apply_fault(rule: FaultRule, spec: ProviderSpec) -> Response | None:

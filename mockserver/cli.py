@@ -57,6 +57,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         media_cache_dir=args.media_cache_dir,
         journal_size=int(args.journal_size),
         store=args.store,
+        auth_failure_limit=int(args.auth_failure_limit),
     )
 
 
@@ -139,6 +140,12 @@ def _add_serve(commands: Any) -> None:
     )
     _flag(serve, "--journal-size", "how many recent requests the journal keeps", 1000)
     _flag(serve, "--threads", "request threads per worker", 16)
+    _flag(
+        serve,
+        "--auth-failure-limit",
+        "failed authentications allowed per client address per minute before 429 (0: no limit)",
+        60,
+    )
     _flag(
         serve,
         "--store",

@@ -56,7 +56,10 @@ class AccountSeed:
 def load_accounts(path: str | os.PathLike[str]) -> tuple[AccountSeed, ...]:
     """Accounts from a YAML or JSON file: a list, or ``{"accounts": [...]}``."""
     text = Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)  # YAML is a superset of JSON
+    try:
+        data = yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML or JSON: {exc}") from exc
     if isinstance(data, Mapping):
         data = data.get("accounts")
     if not isinstance(data, list):
@@ -115,6 +118,8 @@ class Config:
     journal_size: int = 1000
     #: where state lives: memory, sqlite:PATH or redis://HOST:PORT/DB
     store: str = "memory"
+    #: failed authentications allowed per client address per minute (0: unlimited)
+    auth_failure_limit: int = 60
     #: run the background thread that ends tasks and sends webhooks on time
     background: bool = True
     tick_seconds: float = 0.05

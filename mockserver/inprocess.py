@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -277,6 +278,11 @@ def with_seedance_mock(**settings: Any) -> Callable[[Callable[P, R]], Callable[P
                 kwargs["sim"] = sim
                 return func(*args, **kwargs)
 
+        # Hide ``sim`` from callers that read signatures (pytest would take it for a fixture).
+        signature = inspect.signature(func)
+        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[p for name, p in signature.parameters.items() if name != "sim"]
+        )
         return wrapper
 
     return decorate

@@ -67,7 +67,13 @@ class Runtime:
         self._bootstrap()
         self.clock = self._clock()
         rng = random.Random(self.config.seed)
-        self.simulation = Simulation(self.specs, self.clock, self.store, rng)
+        self.simulation = Simulation(
+            self.specs,
+            self.clock,
+            self.store,
+            rng,
+            auth_failures=(self.config.auth_failure_limit, 60.0),
+        )
         self.webhooks = WebhookDispatcher(
             self.store,
             clock=self.clock,

@@ -129,8 +129,10 @@ def serve(options: ServeOptions, config: Config, out: TextIO = sys.stdout) -> No
         "loglevel": "warning",
         "graceful_timeout": 5,
         "timeout": 120,
-        "limit_request_line": 16384,
-        "limit_request_field_size": 16384,
+        # Generous server ceilings (0 = gunicorn's 1 MB maximum line): the app
+        # refuses anything over its own 8 KB limits in the provider's envelope.
+        "limit_request_line": 0,
+        "limit_request_field_size": 65536,
         "proc_name": "seedance-mock",
     }
     os.environ.pop("GUNICORN_CMD_ARGS", None)  # our flags, not the environment's, configure it

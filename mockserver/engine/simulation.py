@@ -9,6 +9,7 @@ drives the same object (``clock.advance``, ``force``, accounts, faults).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import random
@@ -108,19 +109,43 @@ class Simulation:
     rng: random.Random
     #: called with each task that ended (webhooks subscribe here)
     on_task_end: list[Callable[[Task], None]] = field(default_factory=list)
+    #: failed authentications allowed per client address and window (key guessing)
+    auth_failures: tuple[int, float] = (60, 60.0)
     _rng_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # who and how often -------------------------------------------------------
-    def authenticate(self, provider: str, key: str | None) -> Principal:
-        """The account behind ``key``; Unauthorized when missing, unknown or revoked."""
-        if not key:
-            raise Unauthorized("Missing API key: send Authorization: Bearer <key>.")
-        record = self.store.resolve_key(provider, key)
-        if record is None:
-            raise Unauthorized("Invalid API key.")
-        if record.revoked:
-            raise Unauthorized("This API key has been revoked.")
+    def authenticate(self, provider: str, key: str | None, client: str | None = None) -> Principal:
+        """The account behind ``key``; Unauthorized when missing, unknown or revoked.
+
+        Failures are counted per ``client`` address: past the limit they are
+        answered RateLimited instead, so keys cannot be guessed at speed.
+        """
+        try:
+            if not key:
+                raise Unauthorized("Missing API key: send Authorization: Bearer <key>.")
+            record = self.store.resolve_key(provider, key)
+            if record is None or not hmac.compare_digest(record.key.encode(), key.encode()):
+                raise Unauthorized("Invalid API key.")
+            if record.revoked:
+                raise Unauthorized("This API key has been revoked.")
+        except Unauthorized:
+            self._count_auth_failure(client)
+            raise
         return Principal(provider, record.account_id, key)
+
+    def _count_auth_failure(self, client: str | None) -> None:
+        limit, seconds = self.auth_failures
+        if client is None or limit <= 0:
+            return
+        wait = self.store.admit(
+            [Window(f"auth-failures:{client}", limit, seconds)], self.clock.now()
+        )
+        if wait is not None:
+            retry = max(1, math.ceil(round(wait, 3)))
+            raise RateLimited(
+                retry,
+                f"Too many failed authentications from this address; retry after {retry} seconds.",
+            )
 
     def admit(self, principal: Principal, *kinds: str) -> None:
         """Count one request of the given kinds ("read", "submit", "media") against

@@ -23,7 +23,7 @@ context = ProviderContext(NAME)
 
 def submit_video() -> Response:
     spec, sim = context.spec, context.simulation
-    principal = sim.authenticate(NAME, _http.bearer_key())
+    principal = sim.authenticate(NAME, _http.bearer_key(), request.remote_addr)
     try:
         body, unreadable = _http.read_json_object(spec, None), None
     except InvalidRequest as exc:  # still counted as a request, then refused
@@ -43,7 +43,7 @@ def submit_video() -> Response:
 
 def get_task(id: str) -> Response:
     sim = context.simulation
-    principal = sim.authenticate(NAME, _http.bearer_key())
+    principal = sim.authenticate(NAME, _http.bearer_key(), request.remote_addr)
     sim.admit(principal, "read")
     return _http.json_response(render_task(sim.task(principal, id)))
 

@@ -26,7 +26,7 @@ STATUS_NAMES = {PROCESSING: "IN_PROGRESS", COMPLETED: "SUCCESS", FAILED: "FAILED
 
 def generate() -> Response:
     spec, sim = context.spec, context.simulation
-    principal = sim.authenticate(NAME, _http.bearer_key())
+    principal = sim.authenticate(NAME, _http.bearer_key(), request.remote_addr)
     sim.admit(principal, "submit")
     validator = spec.validator("GenerateRequest")
     body = _http.read_json_object(spec, validator.code_for("", "*"))
@@ -54,7 +54,7 @@ def generate() -> Response:
 
 def status() -> Response:
     spec, sim = context.spec, context.simulation
-    principal = sim.authenticate(NAME, _http.bearer_key())
+    principal = sim.authenticate(NAME, _http.bearer_key(), request.remote_addr)
     sim.admit(principal, "read")
     query = {name: request.args.get(name) for name in request.args}
     _http.validate(spec, "StatusQuery", query, join=False)

@@ -36,6 +36,7 @@ from mockserver.engine.store.base import (
     Settlement,
     UnknownAccount,
     Window,
+    key_digest,
 )
 
 _DAY = 86400.0
@@ -116,7 +117,7 @@ class MemoryStore:
             ident = (account.provider, account.id)
             if ident in self._accounts:
                 raise AccountExists(f"{account.provider} account {account.id!r} exists already")
-            taken = [k for k in keys if (account.provider, k) in self._keys]
+            taken = [k for k in keys if (account.provider, key_digest(k)) in self._keys]
             if taken:
                 raise KeyInUse(f"API key {taken[0]!r} already belongs to another account")
             stored = dataclasses.replace(account, created_at=at)
@@ -124,7 +125,9 @@ class MemoryStore:
             self._ledger[ident] = deque()
             self._opening[ident] = 0
             for key in keys:
-                self._keys[(account.provider, key)] = ApiKey(account.provider, key, account.id)
+                self._keys[(account.provider, key_digest(key))] = ApiKey(
+                    account.provider, key, account.id
+                )
             self._append(stored, at, "grant", account.credits, task_id=None, note="opening balance")
             return dataclasses.replace(stored)
 
@@ -160,16 +163,16 @@ class MemoryStore:
     def add_key(self, provider: str, account_id: str, key: str) -> ApiKey:
         with self._lock:
             self._account(provider, account_id)
-            existing = self._keys.get((provider, key))
+            existing = self._keys.get((provider, key_digest(key)))
             if existing and existing.account_id != account_id:
                 raise KeyInUse(f"API key {key!r} already belongs to another account")
             record = ApiKey(provider, key, account_id)
-            self._keys[(provider, key)] = record
+            self._keys[(provider, key_digest(key))] = record
             return dataclasses.replace(record)
 
     def revoke_key(self, provider: str, key: str) -> ApiKey | None:
         with self._lock:
-            record = self._keys.get((provider, key))
+            record = self._keys.get((provider, key_digest(key)))
             if record is None:
                 return None
             record.revoked = True
@@ -185,7 +188,7 @@ class MemoryStore:
 
     def resolve_key(self, provider: str, key: str) -> ApiKey | None:
         with self._lock:
-            record = self._keys.get((provider, key))
+            record = self._keys.get((provider, key_digest(key)))
             return dataclasses.replace(record) if record else None
 
     def ledger(self, provider: str, account_id: str) -> tuple[int, list[LedgerEntry]]:

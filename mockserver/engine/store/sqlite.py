@@ -43,6 +43,7 @@ from mockserver.engine.store.base import (
     Settlement,
     UnknownAccount,
     Window,
+    key_digest,
 )
 from mockserver.engine.store.codec import dump, load_delivery, load_task
 from mockserver.engine.store.memory import settle
@@ -55,8 +56,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     provider TEXT, id TEXT, credits INTEGER NOT NULL, purchased INTEGER NOT NULL,
     created_at REAL NOT NULL, PRIMARY KEY (provider, id));
 CREATE TABLE IF NOT EXISTS keys (
-    provider TEXT, key TEXT, account_id TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (provider, key));
+    provider TEXT, digest TEXT, key TEXT NOT NULL, account_id TEXT NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (provider, digest));
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT, account_id TEXT, at REAL, kind TEXT,
     amount INTEGER, balance INTEGER, task_id TEXT, note TEXT);
@@ -190,7 +191,8 @@ class SQLiteStore:
                 raise AccountExists(f"{account.provider} account {account.id!r} exists already")
             for key in keys:
                 if db.execute(
-                    "SELECT 1 FROM keys WHERE provider = ? AND key = ?", (account.provider, key)
+                    "SELECT 1 FROM keys WHERE provider = ? AND digest = ?",
+                    (account.provider, key_digest(key)),
                 ).fetchone():
                     raise KeyInUse(f"API key {key!r} already belongs to another account")
             db.execute(
@@ -199,8 +201,8 @@ class SQLiteStore:
             )
             db.execute("INSERT INTO openings VALUES (?, ?, 0)", (account.provider, account.id))
             db.executemany(
-                "INSERT INTO keys VALUES (?, ?, ?, 0)",
-                [(account.provider, k, account.id) for k in keys],
+                "INSERT INTO keys VALUES (?, ?, ?, ?, 0)",
+                [(account.provider, key_digest(k), k, account.id) for k in keys],
             )
             self._entry(
                 db,
@@ -261,19 +263,22 @@ class SQLiteStore:
         with self.transaction() as db:
             self._account(db, provider, account_id)
             row = db.execute(
-                "SELECT account_id FROM keys WHERE provider = ? AND key = ?", (provider, key)
+                "SELECT account_id FROM keys WHERE provider = ? AND digest = ?",
+                (provider, key_digest(key)),
             ).fetchone()
             if row and row[0] != account_id:
                 raise KeyInUse(f"API key {key!r} already belongs to another account")
             db.execute(
-                "INSERT OR REPLACE INTO keys VALUES (?, ?, ?, 0)", (provider, key, account_id)
+                "INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?, 0)",
+                (provider, key_digest(key), key, account_id),
             )
             return ApiKey(provider, key, account_id)
 
     def revoke_key(self, provider: str, key: str) -> ApiKey | None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE keys SET revoked = 1 WHERE provider = ? AND key = ?", (provider, key)
+                "UPDATE keys SET revoked = 1 WHERE provider = ? AND digest = ?",
+                (provider, key_digest(key)),
             )
             return self.resolve_key(provider, key)
 
@@ -293,8 +298,8 @@ class SQLiteStore:
         row = (
             self.connection()
             .execute(
-                "SELECT account_id, revoked FROM keys WHERE provider = ? AND key = ?",
-                (provider, key),
+                "SELECT account_id, revoked FROM keys WHERE provider = ? AND digest = ?",
+                (provider, key_digest(key)),
             )
             .fetchone()
         )
