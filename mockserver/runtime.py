@@ -24,7 +24,8 @@ from mockserver.faults import Faults
 from mockserver.journal import Journal
 from mockserver.spec import PROVIDERS, ProviderSpec, load_provider
 
-#: how often (simulated seconds) expired records are swept
+#: how often expired records are swept, in seconds at time_scale 1 (a faster
+#: clock sweeps at the same real-time pace, not more often)
 SWEEP_SECONDS = 60.0
 
 
@@ -104,7 +105,7 @@ class Runtime:
         now = self.clock.now() if now is None else now
         self.simulation.settle_due()
         self.webhooks.deliver_due(now)
-        if now - self._last_sweep >= SWEEP_SECONDS:
+        if now - self._last_sweep >= SWEEP_SECONDS * max(1.0, self.config.time_scale):
             self._last_sweep = now
             self.store.expire(now)
 
