@@ -20,8 +20,22 @@ serve: $(STAMP)
 	$(BIN)/seedance-mock serve $(ARGS)
 
 ## test: lint, type-check and run every test (what CI runs)
-test: lint
+test: lint redis-server
 	$(BIN)/python -m pytest $(ARGS)
+
+## redis-server: install Debian's redis-server when missing (the tests start their own on a free port)
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing redis-server (Debian package) for the Redis store tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+	  else \
+	    echo "the tests need redis-server: run 'sudo apt-get install redis-server'" >&2; \
+	    exit 1; \
+	  fi; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server is still missing" >&2; exit 1; }
 
 ## lint: ruff and mypy
 lint: $(STAMP)

@@ -186,9 +186,18 @@ def _apply_fault(rule: FaultRule, spec: ProviderSpec) -> Response | None:
 
 
 def _journal(response: Response) -> Response:
+    """Record the exchange; best effort, so a store outage never changes the answer."""
     module = _provider_for_path(request.path)
     if module is None:
         return response
+    try:
+        _record(module, response)
+    except SimulatorError:  # e.g. ServiceBusy while a shared store is down
+        log.warning("journal not written for %s %s", request.method, request.path)
+    return response
+
+
+def _record(module: ModuleType, response: Response) -> None:
     runtime = current_runtime()
     started = g.get("started", time.perf_counter())
     runtime.journal.record(
@@ -208,7 +217,6 @@ def _journal(response: Response) -> Response:
             fault=g.get("fault"),
         )
     )
-    return response
 
 
 def _in_app(app: Flask, render: Callable[[Task], Any]) -> Callable[[Task], Any]:

@@ -29,7 +29,11 @@ def open_store(url: str) -> Store:
         if not path:
             raise ValueError("sqlite store needs a path: sqlite:PATH")
         return SQLiteStore(path)
-    raise ValueError(f"unknown store {url!r}: use memory or sqlite:PATH")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from mockserver.engine.store.redis import RedisStore
+
+        return RedisStore(url)
+    raise ValueError(f"unknown store {url!r}: use memory, sqlite:PATH or redis://HOST:PORT/DB")
 
 
 def is_shared(url: str) -> bool:

@@ -17,7 +17,7 @@ Key layout under the prefix (``IDENT`` is a JSON array naming the record):
   accounts                  zset   IDENT [provider, id] by creation
   account:IDENT             hash   provider, id, credits, purchased, created_at, opening
   ledger:IDENT              list   entries as JSON [at, kind, amount, balance, task_id, note]
-  apikeys / keys-of:IDENT   zset   IDENT [provider, key], all and per account
+  apikeys / keys-of:IDENT   zset   IDENT [provider, sha256 of the key], all and per account
   apikey:IDENT              hash   provider, key, account_id, revoked
   window:BUCKET / windows   zset   admissions by time; each bucket by its newest admission
   idem:IDENT / idem-expiry  hash / zset  IDENT [provider, account, key]
@@ -199,19 +199,30 @@ return redis.call('HGETALL', key)
 """
 )
 
-# ARGV: bucket, now, now - window, limit. A sliding window: nil when admitted,
-# else the time of the oldest admission still in the window (refusals are not counted).
+# ARGV: now, then bucket, now - seconds, limit for each window. Sliding
+# windows, admitting into every one or none (refusals are not counted): nil when
+# admitted, else for each window the time of its oldest admission when it is
+# full, '' when it has room.
 ADMIT = (
     _PRELUDE
     + """
-local key = P .. 'window:' .. ARGV[2]
-redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[4])
-if redis.call('ZCARD', key) < tonumber(ARGV[5]) then
-  redis.call('ZADD', key, ARGV[3], next_seq())
-  redis.call('ZADD', P .. 'windows', 'GT', ARGV[3], ARGV[2])
-  return false
+local now, oldest, refused = ARGV[2], {}, false
+for i = 3, #ARGV, 3 do
+  local key = P .. 'window:' .. ARGV[i]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[i + 1])
+  if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
+    table.insert(oldest, redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+    refused = true
+  else
+    table.insert(oldest, '')
+  end
 end
-return redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+if refused then return oldest end
+for i = 3, #ARGV, 3 do
+  redis.call('ZADD', P .. 'window:' .. ARGV[i], now, next_seq())
+  redis.call('ZADD', P .. 'windows', 'GT', now, ARGV[i])
+end
+return false
 """
 )
 

@@ -378,41 +378,54 @@ class SQLiteStore:
     def create_task(self, task: Task, scope: IdempotencyScope | None, ttl: float) -> Task:
         with self.transaction() as db:
             account = self._account(db, task.provider, task.account_id)
-            if account.credits < task.credits:
-                if scope is not None:
-                    self.release(scope)
-                raise InsufficientCredits(task.credits, account.credits)
+            short = account.credits < task.credits
+            if short and scope is not None:
+                self.release(scope)  # committed with the transaction, unlike a raise inside it
+            elif not short:
+                self._insert_task(db, account, task, scope, ttl)
+        if short:
+            raise InsufficientCredits(task.credits, account.credits)
+        return task
+
+    def _insert_task(
+        self,
+        db: sqlite3.Connection,
+        account: Account,
+        task: Task,
+        scope: IdempotencyScope | None,
+        ttl: float,
+    ) -> None:
+        """Store the task, charge it and bind its idempotency key (one transaction)."""
+        db.execute(
+            "INSERT INTO tasks "
+            "(id, provider, account_id, status, due_at, expires_at, media_token, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                task.id,
+                task.provider,
+                task.account_id,
+                task.status,
+                task.due_at,
+                task.expires_at,
+                task.media_token,
+                dump(task),
+            ),
+        )
+        self._move(
+            db,
+            account,
+            task.created_at,
+            "charge",
+            -task.credits,
+            task_id=task.id,
+            note="submission",
+        )
+        if scope is not None:
             db.execute(
-                "INSERT INTO tasks "
-                "(id, provider, account_id, status, due_at, expires_at, media_token, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    task.id,
-                    task.provider,
-                    task.account_id,
-                    task.status,
-                    task.due_at,
-                    task.expires_at,
-                    task.media_token,
-                    dump(task),
-                ),
+                "UPDATE idempotency SET task_id = ?, expires_at = ? "
+                "WHERE provider = ? AND account_id = ? AND key = ?",
+                (task.id, task.created_at + ttl, scope.provider, scope.account_id, scope.key),
             )
-            self._move(
-                db,
-                account,
-                task.created_at,
-                "charge",
-                -task.credits,
-                task_id=task.id,
-                note="submission",
-            )
-            if scope is not None:
-                db.execute(
-                    "UPDATE idempotency SET task_id = ?, expires_at = ? "
-                    "WHERE provider = ? AND account_id = ? AND key = ?",
-                    (task.id, task.created_at + ttl, scope.provider, scope.account_id, scope.key),
-                )
-            return task
 
     # tasks ---------------------------------------------------------------------------
     def get_task(self, task_id: str) -> Task | None:
@@ -521,9 +534,10 @@ class SQLiteStore:
         self, delivery_id: str, attempt: Attempt, state: str, next_due: float | None
     ) -> Delivery:
         with self.transaction() as db:
-            delivery = load_delivery(
-                db.execute("SELECT data FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()[0]
-            )
+            row = db.execute("SELECT data FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            if row is None:
+                raise KeyError(delivery_id)
+            delivery = load_delivery(row[0])
             delivery.attempts.append(attempt)
             delivery.state = state
             if next_due is not None:
