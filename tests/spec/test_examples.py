@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mockserver.spec import PROVIDERS, load_provider
@@ -14,7 +16,7 @@ EXAMPLES = [
 
 
 @pytest.mark.parametrize(("provider", "entry"), EXAMPLES)
-def test_documented_example_validates(provider: str, entry: dict) -> None:
+def test_documented_example_validates(provider: str, entry: dict[str, Any]) -> None:
     validator = load_provider(provider).validator(entry["schema"])
     assert validator.violations(entry["body"]) == []
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.strategies import breaches, valid_bodies
+from contracts.strategies import Breach, breaches, valid_bodies
 from mockserver.spec import load_provider
 
 REQUESTS = [
@@ -50,7 +50,7 @@ BREACHES = [
 @settings(max_examples=15)
 @given(data=st.data())
 def test_each_constraint_broken_alone_is_rejected(
-    provider: str, profile: str, definition: str, breach, data: st.DataObject
+    provider: str, profile: str, definition: str, breach: Breach, data: st.DataObject
 ) -> None:
     spec = load_provider(provider, profile)
     body = data.draw(breach.bodies(spec, definition))
