@@ -35,7 +35,7 @@ from mockserver.engine.model import Task
 from mockserver.faults import FaultRule, InjectedError, RequestFacts
 from mockserver.journal import Entry, clip, redact_headers
 from mockserver.providers import seedance2ai, seedanceapi
-from mockserver.providers._http import bearer_key
+from mockserver.providers._http import bearer_key, json_response
 from mockserver.providers.context import EXTENSION, current_runtime
 from mockserver.runtime import Runtime
 from mockserver.spec import ProviderSpec
@@ -60,7 +60,7 @@ def _path_prefix(runtime: Runtime, name: str) -> str:
     return posixpath.commonpath([op.path for op in runtime.specs[name].operations.values()])
 
 
-def _provider_for_path(path: str) -> ModuleType | None:
+def provider_for_path(path: str) -> ModuleType | None:
     """The provider whose paths ``path`` falls under (for 404/405 envelopes)."""
     prefixes: dict[str, str] = current_app.config["SEEDANCE_PREFIXES"]
     for name, prefix in prefixes.items():
@@ -78,6 +78,7 @@ def _provider_blueprint(name: str, module: ModuleType, runtime: Runtime) -> Blue
             endpoint=operation.name,
             view_func=view,
             methods=[operation.method],
+            provide_automatic_options=False,  # OPTIONS is undocumented: 405 in the envelope
         )
     blueprint.register_error_handler(SimulatorError, module.render_error)
     return blueprint
@@ -92,7 +93,7 @@ def _media_blueprint() -> Blueprint:
         task = runtime.simulation.media_task(token)
         renderers = {"video.mp4": runtime.media.video, "last-frame.png": runtime.media.last_frame}
         if task is None or filename not in renderers:
-            return Response("Not found\n", status=404, mimetype="text/plain")
+            return _plain_json_error(NotFound("No such media file."))
         path = renderers[filename](task.media)
         return send_file(path, conditional=True, max_age=86400, download_name=filename)
 
@@ -101,9 +102,9 @@ def _media_blueprint() -> Blueprint:
 
 def _handle_http_error(error: HTTPException) -> Response | HTTPException:
     """Unknown paths, wrong methods and huge bodies, in the provider's envelope."""
-    module = _provider_for_path(request.path)
+    module = provider_for_path(request.path)
     if module is None:
-        return error
+        return _plain_json_error(error)
     mapped: SimulatorError
     if isinstance(error, MethodNotAllowed):
         allowed = sorted(set(error.valid_methods or []) - {"HEAD", "OPTIONS"})
@@ -123,24 +124,35 @@ def _handle_http_error(error: HTTPException) -> Response | HTTPException:
     return rendered
 
 
+def _plain_json_error(error: HTTPException) -> Response:
+    """Outside both providers (the control API, media, unknown roots): still JSON."""
+    status = error.code or 500
+    names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    body = {"error": {"code": names.get(status, "error"), "message": error.description}}
+    response = json_response(body, status)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return response
+
+
 def _handle_crash(error: Exception) -> Response:
     """Never a stack trace: an unexpected exception is the provider's internal_error."""
     log.exception("unhandled error on %s %s", request.method, request.path)
-    module = _provider_for_path(request.path) or seedance2ai
+    module = provider_for_path(request.path) or seedance2ai
     response: Response = module.render_error(InternalError("Unexpected server-side failure."))
     return response
 
 
 def _handle_simulator_error(error: SimulatorError) -> Response:
     """A condition raised outside a provider route (e.g. a fault on an unknown path)."""
-    module = _provider_for_path(request.path) or seedance2ai
+    module = provider_for_path(request.path) or seedance2ai
     response: Response = module.render_error(error)
     return response
 
 
 def _before_provider_request() -> Response | None:
     """Settle due tasks, then let a matching fault rule take over the request."""
-    module = _provider_for_path(request.path)
+    module = provider_for_path(request.path)
     if module is None:
         return None
     runtime = current_runtime()
@@ -187,7 +199,7 @@ def _apply_fault(rule: FaultRule, spec: ProviderSpec) -> Response | None:
 
 def _journal(response: Response) -> Response:
     """Record the exchange; best effort, so a store outage never changes the answer."""
-    module = _provider_for_path(request.path)
+    module = provider_for_path(request.path)
     if module is None:
         return response
     try:
@@ -209,7 +221,7 @@ def _record(module: ModuleType, response: Response) -> None:
             query=request.query_string.decode("latin-1"),
             account=g.get("account"),
             request_headers=redact_headers(request.headers),
-            request_body=clip(request.get_data(cache=True)),
+            request_body=_body_for_journal(),
             status=response.status_code,
             response_headers=dict(response.headers),
             response_body="" if response.direct_passthrough else clip(response.get_data()),
@@ -217,6 +229,13 @@ def _record(module: ModuleType, response: Response) -> None:
             fault=g.get("fault"),
         )
     )
+
+
+def _body_for_journal() -> str:
+    try:
+        return clip(request.get_data(cache=True))
+    except RequestEntityTooLarge:
+        return "[not read: larger than the server's limit]"
 
 
 def _in_app(app: Flask, render: Callable[[Task], Any]) -> Callable[[Task], Any]:
@@ -230,7 +249,7 @@ def _in_app(app: Flask, render: Callable[[Task], Any]) -> Callable[[Task], Any]:
 def create_app(config: Config | None = None) -> Flask:
     """A new simulator with its own state (nothing is shared between apps)."""
     config = config or Config()
-    app = Flask("seedance_mock")
+    app = Flask("seedance_mock", static_folder=None)  # serves no files but media
     app.json.sort_keys = False  # type: ignore[attr-defined]
     payloads = {
         name: _in_app(app, module.webhook_payload)
@@ -259,7 +278,7 @@ def create_app(config: Config | None = None) -> Flask:
     def tick() -> None:
         try:
             with app.app_context():
-                runtime.run_due()
+                runtime.run_due(wait=False)
         except Exception:  # the clock thread must survive any one bad tick
             log.exception("background tick failed")
 

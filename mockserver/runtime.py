@@ -100,11 +100,12 @@ class Runtime:
         return self._payloads[task.provider](task)
 
     # time --------------------------------------------------------------------
-    def run_due(self, now: float | None = None) -> None:
-        """End due tasks, send due webhooks (retries included), sweep expired records."""
+    def run_due(self, now: float | None = None, *, wait: bool = True) -> None:
+        """End due tasks, send due webhooks, sweep expired records. ``wait``: return
+        only when the deliveries (and the retries due meanwhile) are done."""
         now = self.clock.now() if now is None else now
         self.simulation.settle_due()
-        self.webhooks.deliver_due(now)
+        self.webhooks.deliver_due(now, wait=wait)
         if now - self._last_sweep >= SWEEP_SECONDS * max(1.0, self.config.time_scale):
             self._last_sweep = now
             self.store.expire(now)

@@ -7,18 +7,24 @@ works and the banner shows the real port; gunicorn takes the socket over as
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, TextIO
 
-from flask import Flask
+from flask import Flask, Response
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as http_errors
+from gunicorn.util import write_nonblock
+from gunicorn.workers.gthread import ThreadWorker
 
 from mockserver.config import Config
+from mockserver.engine.errors import InternalError, InvalidRequest
 from mockserver.engine.store import is_shared
 
 
@@ -83,7 +89,10 @@ def banner(base_url: str, config: Config, out: TextIO) -> None:
     print(f"  seedanceapi  {base_url}/v1       (POST /generate, GET /status?task_id=)", file=out)
     print(f"  control API  {base_url}/__admin", file=out)
     for account in config.initial_accounts():
-        keys = ", ".join(account.keys) or "(no keys)"
+        # Demo keys are printed so they can be used; keys from --accounts are
+        # the user's own and are never written out.
+        shown = ", ".join(account.keys) or "(no keys)"
+        keys = shown if config.accounts is None else f"{len(account.keys)} key(s)"
         print(
             f"  {account.provider} account {account.id!r}: {account.credits} credits, keys: {keys}",
             file=out,
@@ -94,6 +103,61 @@ def banner(base_url: str, config: Config, out: TextIO) -> None:
         file=out,
     )
     out.flush()
+
+
+class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker, answering requests it cannot even parse (a NUL
+    in a header, a broken request line, bad chunking) in the provider's JSON
+    envelope instead of gunicorn's HTML page."""
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
+        status = _status_for(exc)
+        if status >= 500:
+            self.log.exception("error handling request")
+        else:
+            self.log.warning("invalid request from %s: %s", (addr or ("",))[0], exc)
+        path = _path_of(req or getattr(exc, "req", None))
+        body = _envelope(self.wsgi, path, status, str(exc) or "Bad request.")
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        with contextlib.suppress(OSError):
+            write_nonblock(client, head.encode("latin-1") + body)
+
+
+def _path_of(req: Any) -> str:
+    """The request path, from a half-read request or a raw request line (which
+    gunicorn hangs on its parse errors); "" when unknown."""
+    if isinstance(req, str):  # the request line itself: "GET /v1/status?x HTTP/1.1"
+        target = [*req.split(" "), "", ""][1]
+        return target.split("?", 1)[0]
+    return str(getattr(req, "path", "") or "")
+
+
+def _status_for(exc: BaseException) -> int:
+    """gunicorn's own mapping of its parse errors to statuses."""
+    if isinstance(exc, http_errors.LimitRequestLine):
+        return 414
+    if isinstance(exc, http_errors.LimitRequestHeaders):
+        return 431
+    if isinstance(exc, http_errors.UnsupportedTransferCoding):
+        return 501
+    if isinstance(exc, http_errors.ParseException | http_errors.NoMoreData):
+        return 400
+    return 500
+
+
+def _envelope(app: Flask, path: str, status: int, message: str) -> bytes:
+    """The error body the provider owning ``path`` would send (seedance2ai's shape
+    elsewhere, which is also the control API's)."""
+    from mockserver.app import PROVIDER_MODULES, provider_for_path
+
+    with app.test_request_context(path or "/"):
+        module = provider_for_path(path) or PROVIDER_MODULES["seedance2ai"]
+        error = InternalError(message) if status >= 500 else InvalidRequest(message)
+        response: Response = module.render_error(error)
+        return bytes(response.get_data())
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -122,7 +186,7 @@ def serve(options: ServeOptions, config: Config, out: TextIO = sys.stdout) -> No
     settings = {
         "bind": [f"fd://{sock.fileno()}"],
         "workers": options.workers,
-        "worker_class": "gthread",
+        "worker_class": "mockserver.serve.EnvelopeWorker",
         "threads": options.threads,
         "accesslog": "-" if options.access_log else None,
         "errorlog": "-",

@@ -117,9 +117,11 @@ class Simulation:
     def authenticate(self, provider: str, key: str | None, client: str | None = None) -> Principal:
         """The account behind ``key``; Unauthorized when missing, unknown or revoked.
 
-        Failures are counted per ``client`` address: past the limit they are
-        answered RateLimited instead, so keys cannot be guessed at speed.
+        Failures are counted per ``client`` address: once an address has failed
+        too often, its requests are answered RateLimited before any key is
+        checked, right or wrong, so keys cannot be guessed at speed.
         """
+        self._refuse_while_blocked(client)
         try:
             if not key:
                 raise Unauthorized("Missing API key: send Authorization: Bearer <key>.")
@@ -133,13 +135,24 @@ class Simulation:
             raise
         return Principal(provider, record.account_id, key)
 
-    def _count_auth_failure(self, client: str | None) -> None:
+    def _auth_window(self, client: str | None) -> Window | None:
         limit, seconds = self.auth_failures
         if client is None or limit <= 0:
-            return
-        wait = self.store.admit(
-            [Window(f"auth-failures:{client}", limit, seconds)], self.clock.now()
-        )
+            return None
+        return Window(f"auth-failures:{client}", limit, seconds)
+
+    def _refuse_while_blocked(self, client: str | None) -> None:
+        window = self._auth_window(client)
+        if window is not None:
+            self._raise_if_waiting(self.store.admit([window], self.clock.now(), record=False))
+
+    def _count_auth_failure(self, client: str | None) -> None:
+        window = self._auth_window(client)
+        if window is not None:
+            self._raise_if_waiting(self.store.admit([window], self.clock.now()))
+
+    @staticmethod
+    def _raise_if_waiting(wait: float | None) -> None:
         if wait is not None:
             retry = max(1, math.ceil(round(wait, 3)))
             raise RateLimited(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.engine.errors import InvalidRequest, PayloadTooLarge, SimulatorError
 from mockserver.engine.simulation import SCENARIOS
@@ -97,7 +98,10 @@ def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
     limit = spec.profile.max_body_bytes
     if length is not None and length > limit:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit}.")
-    raw = request.get_data(cache=True)
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge as exc:  # a chunked body past the server's cap
+        raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.") from exc
     if len(raw) > limit:
         raise PayloadTooLarge(f"Request body is {len(raw)} bytes; the limit is {limit}.")
     if not raw.strip():

@@ -129,9 +129,10 @@ class Store(Protocol):
         ...
 
     # rate limits
-    def admit(self, windows: Sequence[Window], now: float) -> float | None:
+    def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
         """Admit one request into every window at once, or into none and return
-        the seconds until all of them have room. Refused requests are not counted."""
+        the seconds until all of them have room. Refused requests are not counted;
+        with ``record=False`` nothing is counted either (a look, not an admission)."""
         ...
 
     # idempotency and task creation

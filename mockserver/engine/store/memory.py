@@ -198,7 +198,7 @@ class MemoryStore:
             return self._opening[ident], list(self._ledger[ident])
 
     # rate limits ----------------------------------------------------------
-    def admit(self, windows: Sequence[Window], now: float) -> float | None:
+    def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
         with self._lock:
             waits = []
             for window in windows:
@@ -209,7 +209,7 @@ class MemoryStore:
                     waits.append(times[0] + window.seconds - now)
             if waits:
                 return max(waits)
-            for window in windows:
+            for window in windows if record else ():
                 self._windows[window.bucket].append(now)
             return None
 

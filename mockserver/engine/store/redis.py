@@ -261,9 +261,9 @@ class RedisStore:
         return int(opening), [_entry(provider, account_id, text) for text in raw]
 
     # rate limits -----------------------------------------------------------------
-    def admit(self, windows: Sequence[Window], now: float) -> float | None:
+    def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
         limits = [v for w in windows for v in (w.bucket, _num(now - w.seconds), w.limit)]
-        oldest = self._run(lua.ADMIT, _num(now), *limits)
+        oldest = self._run(lua.ADMIT, _num(now), "1" if record else "0", *limits)
         if oldest is None:
             return None
         return max(float(o) + w.seconds - now for o, w in zip(oldest, windows, strict=True) if o)

@@ -199,15 +199,16 @@ return redis.call('HGETALL', key)
 """
 )
 
-# ARGV: now, then bucket, now - seconds, limit for each window. Sliding
-# windows, admitting into every one or none (refusals are not counted): nil when
-# admitted, else for each window the time of its oldest admission when it is
-# full, '' when it has room.
+# ARGV: now, record ('1' to admit, '0' only to look), then bucket, now - seconds,
+# limit for each window. Sliding windows, admitting into every one or none
+# (refusals are not counted): nil when there is room (and, recording, admitted),
+# else for each window the time of its oldest admission when it is full, '' when
+# it has room.
 ADMIT = (
     _PRELUDE
     + """
-local now, oldest, refused = ARGV[2], {}, false
-for i = 3, #ARGV, 3 do
+local now, record, oldest, refused = ARGV[2], ARGV[3] == '1', {}, false
+for i = 4, #ARGV, 3 do
   local key = P .. 'window:' .. ARGV[i]
   redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[i + 1])
   if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
@@ -217,8 +218,8 @@ for i = 3, #ARGV, 3 do
     table.insert(oldest, '')
   end
 end
-if refused then return oldest end
-for i = 3, #ARGV, 3 do
+if refused or not record then return refused and oldest or false end
+for i = 4, #ARGV, 3 do
   redis.call('ZADD', P .. 'window:' .. ARGV[i], now, next_seq())
   redis.call('ZADD', P .. 'windows', 'GT', now, ARGV[i])
 end

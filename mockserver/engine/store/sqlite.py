@@ -321,7 +321,7 @@ class SQLiteStore:
         return int(opening), [LedgerEntry(*row) for row in rows]
 
     # rate limits -----------------------------------------------------------------
-    def admit(self, windows: Sequence[Window], now: float) -> float | None:
+    def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
         with self.transaction() as db:
             waits = []
             for window in windows:
@@ -336,9 +336,10 @@ class SQLiteStore:
                     waits.append(float(oldest) + window.seconds - now)
             if waits:
                 return max(waits)
-            db.executemany(
-                "INSERT INTO admissions VALUES (?, ?)", [(w.bucket, now) for w in windows]
-            )
+            if record:
+                db.executemany(
+                    "INSERT INTO admissions VALUES (?, ?)", [(w.bucket, now) for w in windows]
+                )
             return None
 
     # idempotency and creation --------------------------------------------------------

@@ -1,0 +1,112 @@
+"""``seedance-mock contract``: run the contract suite against a target.
+
+The suite is the installed ``contracts`` package, run by pytest, so the same
+command works from a checkout and from the wheel::
+
+    seedance-mock contract                                  # the simulator, in-process
+    seedance-mock contract --target url --base-url http://127.0.0.1:8000
+    SEEDANCE2AI_API_KEY=... seedance-mock contract --target live \\
+        --provider seedance2ai --max-credits 50 --drift-report drift.md
+    seedance-mock contract --target replay -- -k recorded   # anything after -- goes to pytest
+"""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mockserver.spec import PROVIDERS
+
+TARGETS = ("inprocess", "url", "live", "replay")
+
+
+def contracts_dir() -> Path:
+    """The directory of the installed contract suite (wheel or checkout)."""
+    return Path(str(resources.files("contracts")))
+
+
+def contract_args(
+    *,
+    provider: str | None,
+    target: str,
+    base_url: str | None,
+    max_credits: int,
+    record: str | None,
+    junit_xml: str | None,
+    drift_report: str | None,
+    extra: list[str],
+) -> list[str]:
+    """The pytest command line of one contract run."""
+    # No cache: the suite may be installed read-only in site-packages. This module
+    # has imported mockserver already, so pytest cannot rewrite its plugin's asserts.
+    args = [str(contracts_dir()), "-p", "no:cacheprovider", "--target", target]
+    args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    args += ["--max-credits", str(max_credits)]
+    options = {
+        "--provider": provider,
+        "--base-url": base_url,
+        "--record": record,
+        "--junitxml": junit_xml,
+        "--drift-report": drift_report,
+    }
+    for flag, value in options.items():
+        if value:
+            args += [flag, value]
+    return [*args, *extra]
+
+
+def run_contract(
+    *,
+    provider: str | None,
+    target: str,
+    base_url: str | None,
+    max_credits: int,
+    record: str | None,
+    junit_xml: str | None,
+    drift_report: str | None,
+    extra: list[str],
+) -> int:
+    """Run the contract suite; pytest's exit code (0: the target keeps the contract)."""
+    import pytest
+
+    args = contract_args(
+        provider=provider, target=target, base_url=base_url, max_credits=max_credits,
+        record=record, junit_xml=junit_xml, drift_report=drift_report, extra=extra,
+    )  # fmt: skip
+    return int(pytest.main(args))
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``contract`` command to ``seedance-mock``'s subcommands."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "contract",
+        help="check a server against spec/ with the contract suite",
+        description="Run the contract suite (pytest) against the simulator in-process, a "
+        "server at --base-url, the live services (keys from SEEDANCE2AI_API_KEY and "
+        "SEEDANCEAPI_API_KEY, plus _B variants for a second account) or recorded cassettes. "
+        "Arguments after -- go to pytest.",
+    )
+    parser.add_argument("--provider", choices=PROVIDERS, help="default: both")
+    parser.add_argument("--target", choices=TARGETS, default="inprocess")
+    parser.add_argument("--base-url", help="server of the url target")
+    parser.add_argument(
+        "--max-credits", type=int, default=0,
+        help="credits the live run may spend (default 0: free calls only)",
+    )  # fmt: skip
+    parser.add_argument("--record", metavar="DIR", help="save exchanges as cassettes in DIR")
+    parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
+    parser.add_argument("--drift-report", metavar="PATH", help="write a Markdown drift report")
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest options")
+    parser.set_defaults(run=run_from_args)
+    return parser
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    extra = [a for a in args.pytest_args if a != "--"]
+    return run_contract(
+        provider=args.provider, target=args.target, base_url=args.base_url,
+        max_credits=args.max_credits, record=args.record, junit_xml=args.junit_xml,
+        drift_report=args.drift_report, extra=extra,
+    )  # fmt: skip
