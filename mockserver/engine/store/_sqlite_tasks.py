@@ -23,7 +23,7 @@ from mockserver.engine.store.base import (
     Settlement,
 )
 from mockserver.engine.store.codec import dump, load_task
-from mockserver.engine.store.memory import settle
+from mockserver.engine.store.rules import settle
 
 
 class TaskRows(SQLiteBase):

@@ -88,7 +88,7 @@ local function release(ident)
   end
 end
 
--- memory.settle() and the refund after it: end processing task t at `at`.
+-- rules.settle() and the refund after it: end processing task t at `at`.
 -- Returns the credits refunded.
 local function finish(id, t, outcome, at, code, message)
   local key = P .. 'task:' .. id

@@ -3,7 +3,7 @@ state that survives a restart.
 
 Every operation is one ``BEGIN IMMEDIATE`` transaction, so SQLite's write lock
 serializes them across processes; WAL mode lets readers go on meanwhile. The
-rules of each step (settling a task, claiming a key) are the memory store's,
+rules of each step (settling a task: store.rules; claiming a key) are the memory store's,
 applied to rows read and written inside the transaction. The operations are
 grouped by what they touch: accounts (_sqlite_accounts), tasks
 (_sqlite_tasks), deliveries, faults and the journal (_sqlite_control).
