@@ -49,5 +49,23 @@ openapi: $(STAMP)
 	$(BIN)/seedance-mock openapi --provider seedance2ai --output openapi/seedance2ai.json
 	$(BIN)/seedance-mock openapi --provider seedanceapi --output openapi/seedanceapi.json
 
+## contract: the contract suite against a target (ARGS="--target url --base-url http://127.0.0.1:8000")
+contract: $(STAMP)
+	$(BIN)/seedance-mock contract $(ARGS)
+
 clean:
 	rm -rf $(VENV) openapi build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+## bench: the simulator against Prism, WireMock and a bare WSGI app, one run, one machine
+##        (about 10 minutes; the report goes to tests/benchmarks/last-run.md; ARGS="--help")
+.PHONY: bench bench-deps bench-soak
+bench: bench-deps
+	$(BIN)/python tests/benchmarks/run.py $(ARGS)
+
+## bench-soak: full load for 10 minutes, the worker's resident memory every 30 s
+bench-soak: bench-deps
+	$(BIN)/python tests/benchmarks/bench_soak.py $(ARGS)
+
+## bench-deps: wrk and redis-server (apt), granian and py-spy (pip), Prism and WireMock (npm)
+bench-deps: $(STAMP)
+	@PYTHON=$(BIN)/python bash tests/benchmarks/deps.sh

@@ -235,3 +235,26 @@ def breaches(spec: ProviderSpec, definition: str) -> list[Breach]:
         )
     found.extend(_rule_breach(spec, properties, rule) for rule in schema.get("allOf", []))
     return found
+
+
+def documented_options(spec: ProviderSpec, definition: str) -> list[tuple[str, Any]]:
+    """Every value of every enumerated or boolean property of ``$defs[definition]``:
+    each mode and option a caller can choose."""
+    found: list[tuple[str, Any]] = []
+    for name, raw in spec.definition(definition).get("properties", {}).items():
+        schema = _resolve(spec, raw)
+        values = schema.get("enum", [False, True] if schema.get("type") == "boolean" else [])
+        found += [(name, value) for value in values]
+    return found
+
+
+def with_option(
+    spec: ProviderSpec, definition: str, field: str, value: Any
+) -> st.SearchStrategy[Body]:
+    """Valid request bodies that choose ``value`` for ``field``."""
+    validator = spec.validator(definition)
+    return (
+        valid_bodies(spec, definition)
+        .map(lambda body: {**body, field: value})
+        .filter(validator.is_valid)
+    )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mockserver import contract_cli
 from mockserver.config import Config, load_accounts, merge_settings, parse_setting
 from mockserver.engine.clock import MODES
 from mockserver.spec import PROFILES, PROVIDERS, export_openapi, load_provider
@@ -210,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
+    contract_cli.add_parser(commands)
 
     openapi = commands.add_parser(
         "openapi", help="print a provider's OpenAPI 3.1 document, generated from spec/"

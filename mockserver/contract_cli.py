@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mockserver.spec import PROVIDERS
+from mockserver.spec import PROFILES, PROVIDERS
 
 TARGETS = ("inprocess", "url", "live", "replay")
 
@@ -98,13 +98,22 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--record", metavar="DIR", help="save exchanges as cassettes in DIR")
     parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
     parser.add_argument("--drift-report", metavar="PATH", help="write a Markdown drift report")
+    parser.add_argument(
+        "--spec-profile", choices=PROFILES, default="documented",
+        help="hold the target to this profile of spec/ (observed: the live quirks)",
+    )  # fmt: skip
+    parser.add_argument("--cassettes", metavar="DIR", help="cassettes of the replay target")
+    parser.add_argument("--admin-token", help="control-API token of a url simulator")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest options")
     parser.set_defaults(run=run_from_args)
     return parser
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    extra = [a for a in args.pytest_args if a != "--"]
+    extra = ["--spec-profile", args.spec_profile]
+    for flag, value in (("--cassettes", args.cassettes), ("--admin-token", args.admin_token)):
+        extra += [flag, value] if value else []
+    extra += [a for a in args.pytest_args if a != "--"]
     return run_contract(
         provider=args.provider, target=args.target, base_url=args.base_url,
         max_credits=args.max_credits, record=args.record, junit_xml=args.junit_xml,
