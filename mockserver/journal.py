@@ -6,7 +6,8 @@ fixed size, and the journal is bounded, so it can stay on under load.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mockserver.engine.store import Store
@@ -15,10 +16,17 @@ BODY_LIMIT = 16384
 _REDACTED = {"authorization", "x-admin-token", "cookie", "proxy-authorization"}
 
 
-def redact_headers(headers: Any) -> dict[str, str]:
-    """Headers as a dict with every credential replaced (only its scheme is kept)."""
+def redact_environ(environ: Mapping[str, Any]) -> dict[str, str]:
+    """A request's headers (read from its WSGI environ) with every credential
+    replaced: only an Authorization scheme is kept."""
     shown: dict[str, str] = {}
-    for name, value in headers.items():
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").title()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key.replace("_", "-").title()
+        else:
+            continue
         if name.lower() in _REDACTED:
             scheme, _, secret = str(value).partition(" ")
             shown[name] = f"{scheme} [redacted]" if secret else "[redacted]"
@@ -53,9 +61,6 @@ class Entry:
         return asdict(self)
 
 
-_FIELDS = fields(Entry)
-
-
 class Journal:
     """A view of the journal kept in the store (shared by every worker)."""
 
@@ -63,11 +68,10 @@ class Journal:
         self._store = store
         self._size = size
 
-    def record(self, entry: Entry) -> int:
-        # fields() and a shallow dict: asdict() would deep-copy every header map
-        return self._store.journal_append(
-            {f.name: getattr(entry, f.name) for f in _FIELDS}, self._size
-        )
+    def record_fields(self, **fields: Any) -> int:
+        """Record one exchange given as Entry's fields (built straight into the
+        stored dict: an Entry and asdict() would copy every header map twice)."""
+        return self._store.journal_append(fields, self._size)
 
     def clear(self) -> None:
         self._store.clear_journal()

@@ -32,7 +32,7 @@ SWEEP_SECONDS = 60.0
 class Runtime:
     """The live state of one simulator and the thread that keeps time moving."""
 
-    def __init__(self, config: Config, payloads: dict[str, Callable[[Task], Any]]) -> None:
+    def __init__(self, config: Config, payloads: dict[str, Callable[[Runtime, Task], Any]]) -> None:
         self.config = config
         self.specs: dict[str, ProviderSpec] = {
             name: load_provider(name, config.profile, config.overrides.get(name))
@@ -97,7 +97,7 @@ class Runtime:
             self._build()
 
     def _payload(self, task: Task) -> Any:
-        return self._payloads[task.provider](task)
+        return self._payloads[task.provider](self, task)
 
     # time --------------------------------------------------------------------
     def run_due(self, now: float | None = None, *, wait: bool = True) -> None:

@@ -26,6 +26,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from mockserver.config import Config
 from mockserver.engine.errors import InternalError, InvalidRequest
 from mockserver.engine.store import is_shared
+from mockserver.providers.context import EXTENSION
 
 
 class RefusedToStart(Exception):
@@ -151,12 +152,12 @@ def _status_for(exc: BaseException) -> int:
 def _envelope(app: Flask, path: str, status: int, message: str) -> bytes:
     """The error body the provider owning ``path`` would send (seedance2ai's shape
     elsewhere, which is also the control API's)."""
-    from mockserver.app import PROVIDER_MODULES, provider_for_path
+    from mockserver.app import render_outside_routes
 
     with app.test_request_context(path or "/"):
-        module = provider_for_path(path) or PROVIDER_MODULES["seedance2ai"]
         error = InternalError(message) if status >= 500 else InvalidRequest(message)
-        response: Response = module.render_error(error)
+        runtime, hooks = app.extensions[EXTENSION], app.extensions[EXTENSION + ".hooks"]
+        response: Response = render_outside_routes(runtime, hooks, error)
         return bytes(response.get_data())
 
 

@@ -7,6 +7,7 @@ all ask this clock, so advancing it moves everything together.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -26,11 +27,16 @@ def parse_instant(text: str) -> float:
 
 
 def format_instant(seconds: float, precision: str = "milliseconds") -> str:
-    """ISO 8601 UTC with a Z: ``2026-06-03T10:00:00.000Z`` (or whole seconds)."""
-    moment = datetime.fromtimestamp(seconds, UTC)
-    if precision == "seconds":
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """ISO 8601 UTC with a Z: ``2026-06-03T10:00:00.000Z`` (or whole seconds,
+    truncated), milliseconds rounded to the nearest."""
+    whole = math.floor(seconds)
+    millis = round((seconds - whole) * 1000)
+    if millis == 1000 and precision != "seconds":
+        whole, millis = whole + 1, 0
+    t = time.gmtime(whole)  # converts the given instant; reads no clock
+    date = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+    stamp = f"{date}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    return f"{stamp}Z" if precision == "seconds" else f"{stamp}.{millis:03d}Z"
 
 
 @dataclass(frozen=True)

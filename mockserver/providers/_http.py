@@ -10,11 +10,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.engine.errors import InvalidRequest, PayloadTooLarge, SimulatorError
-from mockserver.engine.simulation import SCENARIOS
+from mockserver.engine.simulation import SCENARIOS, Principal, Simulation
 from mockserver.spec import ErrorKind, ProviderSpec
 
 SCENARIO_HEADER = "X-Seedance-Mock-Scenario"
@@ -26,7 +26,7 @@ def json_response(
 ) -> Response:
     """JSON in the order the body was built (documented field order), compact."""
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    response = current_app.response_class(text, status=status, mimetype="application/json")
+    response = Response(text, status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -39,6 +39,13 @@ def error_response(kind: ErrorKind, error: SimulatorError, body: Any) -> Respons
     if kind.retry_after:
         headers["Retry-After"] = str(max(1, int(retry_after or 1)))
     return json_response(body, kind.status, headers)
+
+
+def authenticate(sim: Simulation, provider: str) -> Principal:
+    """The caller of this request (see Simulation.authenticate), noted for the journal."""
+    principal = sim.authenticate(provider, bearer_key(), request.remote_addr)
+    g.account = principal.account_id
+    return principal
 
 
 def bearer_key() -> str | None:

@@ -7,7 +7,7 @@ renders; the rules themselves live in spec/ and the engine.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
 
@@ -15,15 +15,18 @@ from mockserver.engine.errors import InvalidRequest, SimulatorError
 from mockserver.engine.model import FAILED, Task
 from mockserver.engine.simulation import TaskRequest
 from mockserver.providers import _http
-from mockserver.providers.context import ProviderContext, media_urls
+from mockserver.providers.context import constant, media_urls, timestamp
+
+if TYPE_CHECKING:
+    from mockserver.runtime import Runtime
+    from mockserver.spec import ProviderSpec
 
 NAME = "seedance2ai"
-context = ProviderContext(NAME)
 
 
-def submit_video() -> Response:
-    spec, sim = context.spec, context.simulation
-    principal = sim.authenticate(NAME, _http.bearer_key(), request.remote_addr)
+def submit_video(runtime: Runtime) -> Response:
+    spec, sim = runtime.specs[NAME], runtime.simulation
+    principal = _http.authenticate(sim, NAME)
     try:
         body, unreadable = _http.read_json_object(spec, None), None
     except InvalidRequest as exc:  # still counted as a request, then refused
@@ -33,23 +36,22 @@ def submit_video() -> Response:
     sim.admit(principal, "submit", *(["media"] if media else []))
     if unreadable is not None:
         raise unreadable
-    key = _idempotency_key()
+    key = _idempotency_key(spec)
     _http.validate(spec, "SubmitRequest", body, join=True)
     params = {**spec.validator("SubmitRequest").defaults(), **body}
-    _reject_content(params)
-    submission = sim.submit(principal, _task_request(params, body, key))
-    return _http.json_response(render_accepted(submission.task), 202)
+    _reject_content(spec, params)
+    submission = sim.submit(principal, _task_request(spec, params, body, key))
+    return _http.json_response(render_accepted(runtime, submission.task), 202)
 
 
-def get_task(id: str) -> Response:
-    sim = context.simulation
-    principal = sim.authenticate(NAME, _http.bearer_key(), request.remote_addr)
+def get_task(runtime: Runtime, id: str) -> Response:
+    sim = runtime.simulation
+    principal = _http.authenticate(sim, NAME)
     sim.admit(principal, "read")
-    return _http.json_response(render_task(sim.task(principal, id)))
+    return _http.json_response(render_task(runtime, sim.task(principal, id)))
 
 
-def _idempotency_key() -> str | None:
-    spec = context.spec
+def _idempotency_key(spec: ProviderSpec) -> str | None:
     value = request.headers.get("Idempotency-Key")
     if value is None:
         if spec.profile.idempotency.required:
@@ -63,15 +65,16 @@ def _idempotency_key() -> str | None:
     return value
 
 
-def _reject_content(params: dict[str, Any]) -> None:
+def _reject_content(spec: ProviderSpec, params: dict[str, Any]) -> None:
     """Observed profile: start images of real people are refused, uncharged."""
-    rule = context.spec.profile.quirks.get("content_rejection")
+    rule = spec.profile.quirks.get("content_rejection")
     if rule and rule["marker"] in str(params.get(rule["field"], "")):
         raise InvalidRequest(str(rule["message"]))
 
 
-def _task_request(params: dict[str, Any], body: dict[str, Any], key: str | None) -> TaskRequest:
-    spec = context.spec
+def _task_request(
+    spec: ProviderSpec, params: dict[str, Any], body: dict[str, Any], key: str | None
+) -> TaskRequest:
     quirks = spec.profile.quirks
     latency = quirks.get("create_latency", {}).get("per_media_url_seconds", 0.0)
     purchase = quirks.get("purchase_required", {}).get("tiers", [])
@@ -94,25 +97,26 @@ def _task_request(params: dict[str, Any], body: dict[str, Any], key: str | None)
     )
 
 
-def render_accepted(task: Task) -> dict[str, Any]:
+def render_accepted(runtime: Runtime, task: Task) -> dict[str, Any]:
     """The documented 202 body; the same bytes again on an idempotent replay."""
     return {
         "id": task.id,
         "status": "processing",
-        "model": context.constant("Model"),
+        "model": constant(runtime.specs[NAME], "Model"),
         "quality_tier": task.params["quality_tier"],
         "channel": task.params["channel"],
         "credits_used": task.credits,
     }
 
 
-def render_task(task: Task) -> dict[str, Any]:
+def render_task(runtime: Runtime, task: Task) -> dict[str, Any]:
     """The documented GET /api/v1/tasks/{id} body for any state."""
-    video, frame = media_urls(task)
+    spec = runtime.specs[NAME]
+    video, frame = media_urls(runtime, task)
     return {
         "id": task.id,
         "status": task.status,
-        "model": context.constant("Model"),
+        "model": constant(spec, "Model"),
         "quality_tier": task.params["quality_tier"],
         "channel": task.params["channel"],
         "credits_used": task.credits,
@@ -127,13 +131,13 @@ def render_task(task: Task) -> dict[str, Any]:
             if task.status == FAILED
             else None
         ),
-        "created_at": context.timestamp(task.created_at),
-        "updated_at": context.timestamp(task.updated_at),
+        "created_at": timestamp(spec, task.created_at),
+        "updated_at": timestamp(spec, task.updated_at),
     }
 
 
-def render_error(error: SimulatorError) -> Response:
+def render_error(runtime: Runtime, error: SimulatorError) -> Response:
     """Every error as ``{"error": {"code", "message"}}`` (document 000)."""
-    kind = context.spec.error(error.condition, error.code)
+    kind = runtime.specs[NAME].error(error.condition, error.code)
     body = {"error": {"code": error.code or kind.code, "message": error.message or kind.message}}
     return _http.error_response(kind, error, body)

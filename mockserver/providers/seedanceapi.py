@@ -7,7 +7,7 @@ One function per operation in spec/seedanceapi/api.json, with the same name:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
 
@@ -15,18 +15,20 @@ from mockserver.engine.errors import SimulatorError
 from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Task
 from mockserver.engine.simulation import TaskRequest
 from mockserver.providers import _http
-from mockserver.providers.context import ProviderContext, media_urls
+from mockserver.providers.context import media_urls, timestamp
+
+if TYPE_CHECKING:
+    from mockserver.runtime import Runtime
 
 NAME = "seedanceapi"
-context = ProviderContext(NAME)
 
 #: the engine's statuses in this provider's words
 STATUS_NAMES = {PROCESSING: "IN_PROGRESS", COMPLETED: "SUCCESS", FAILED: "FAILED"}
 
 
-def generate() -> Response:
-    spec, sim = context.spec, context.simulation
-    principal = sim.authenticate(NAME, _http.bearer_key(), request.remote_addr)
+def generate(runtime: Runtime) -> Response:
+    spec, sim = runtime.specs[NAME], runtime.simulation
+    principal = _http.authenticate(sim, NAME)
     sim.admit(principal, "submit")
     validator = spec.validator("GenerateRequest")
     body = _http.read_json_object(spec, validator.code_for("", "*"))
@@ -52,13 +54,13 @@ def generate() -> Response:
     return envelope({"task_id": task.id, "status": STATUS_NAMES[PROCESSING]})
 
 
-def status() -> Response:
-    spec, sim = context.spec, context.simulation
-    principal = sim.authenticate(NAME, _http.bearer_key(), request.remote_addr)
+def status(runtime: Runtime) -> Response:
+    spec, sim = runtime.specs[NAME], runtime.simulation
+    principal = _http.authenticate(sim, NAME)
     sim.admit(principal, "read")
     query = {name: request.args.get(name) for name in request.args}
     _http.validate(spec, "StatusQuery", query, join=False)
-    return envelope(render_task(sim.task(principal, str(query["task_id"]))))
+    return envelope(render_task(runtime, sim.task(principal, str(query["task_id"]))))
 
 
 def _normalised(params: dict[str, Any]) -> dict[str, Any]:
@@ -78,31 +80,32 @@ def success(data: Any) -> dict[str, Any]:
     return {"code": 200, "message": "success", "data": data}
 
 
-def render_task(task: Task) -> dict[str, Any]:
+def render_task(runtime: Runtime, task: Task) -> dict[str, Any]:
     """The documented ``data`` object of GET /v1/status for any state."""
-    echo_keys = context.spec.schema["$defs"]["RequestEcho"]["properties"]
-    video, _frame = media_urls(task)
+    spec = runtime.specs[NAME]
+    echo_keys = spec.schema["$defs"]["RequestEcho"]["properties"]
+    video, _frame = media_urls(runtime, task)
     return {
         "task_id": task.id,
         "status": STATUS_NAMES[task.status],
         "consumed_credits": task.credits - task.refunded,
-        "created_at": context.timestamp(task.created_at),
+        "created_at": timestamp(spec, task.created_at),
         "request": {k: task.params[k] for k in echo_keys if k in task.params},
         "response": [video] if task.status == COMPLETED else [],
         "error_message": task.error_message if task.status == FAILED else None,
     }
 
 
-def webhook_payload(task: Task) -> dict[str, Any]:
+def webhook_payload(runtime: Runtime, task: Task) -> dict[str, Any]:
     """What is POSTed to callback_url when ``task`` ends (see DECISIONS.md B4)."""
-    data = render_task(task)
-    webhooks = context.spec.profile.webhooks
+    data = render_task(runtime, task)
+    webhooks = runtime.specs[NAME].profile.webhooks
     return data if webhooks is not None and webhooks.payload == "data" else success(data)
 
 
-def render_error(error: SimulatorError) -> Response:
+def render_error(runtime: Runtime, error: SimulatorError) -> Response:
     """``{"code": <status>, "message": "<CODE>: ...", "error": "<CODE>", "data": null}``."""
-    kind = context.spec.error(error.condition, error.code)
+    kind = runtime.specs[NAME].error(error.condition, error.code)
     code = error.code or kind.code
     message = error.message or kind.message
     body = {"code": kind.status, "message": f"{code}: {message}", "error": code, "data": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections import deque
 from collections.abc import Sequence
@@ -39,20 +40,16 @@ class AccountState(MemoryBase):
                     account.provider, key, account.id
                 )
             self._append(stored, at, "grant", account.credits, task_id=None, note="opening balance")
-            return dataclasses.replace(stored)
+            return copy.copy(stored)
 
     def get_account(self, provider: str, account_id: str) -> Account | None:
         with self._lock:
             found = self._accounts.get((provider, account_id))
-            return dataclasses.replace(found) if found else None
+            return copy.copy(found) if found else None
 
     def accounts(self, provider: str | None = None) -> list[Account]:
         with self._lock:
-            return [
-                dataclasses.replace(a)
-                for a in self._accounts.values()
-                if provider in (None, a.provider)
-            ]
+            return [copy.copy(a) for a in self._accounts.values() if provider in (None, a.provider)]
 
     def set_credits(
         self, provider: str, account_id: str, credits: int, at: float, note: str
@@ -62,13 +59,13 @@ class AccountState(MemoryBase):
             self._append(
                 account, at, "adjustment", credits - account.credits, task_id=None, note=note
             )
-            return dataclasses.replace(account)
+            return copy.copy(account)
 
     def set_purchased(self, provider: str, account_id: str, purchased: bool) -> Account:
         with self._lock:
             account = self._account(provider, account_id)
             account.purchased = purchased
-            return dataclasses.replace(account)
+            return copy.copy(account)
 
     def add_key(self, provider: str, account_id: str, key: str) -> ApiKey:
         with self._lock:
@@ -78,7 +75,7 @@ class AccountState(MemoryBase):
                 raise KeyInUse(f"API key {key!r} already belongs to another account")
             record = ApiKey(provider, key, account_id)
             self._keys[(provider, key_digest(key))] = record
-            return dataclasses.replace(record)
+            return copy.copy(record)
 
     def revoke_key(self, provider: str, key: str) -> ApiKey | None:
         with self._lock:
@@ -86,12 +83,12 @@ class AccountState(MemoryBase):
             if record is None:
                 return None
             record.revoked = True
-            return dataclasses.replace(record)
+            return copy.copy(record)
 
     def keys_of(self, provider: str, account_id: str) -> list[ApiKey]:
         with self._lock:
             return [
-                dataclasses.replace(k)
+                copy.copy(k)
                 for k in self._keys.values()
                 if k.provider == provider and k.account_id == account_id
             ]
@@ -99,7 +96,7 @@ class AccountState(MemoryBase):
     def resolve_key(self, provider: str, key: str) -> ApiKey | None:
         with self._lock:
             record = self._keys.get((provider, key_digest(key)))
-            return dataclasses.replace(record) if record else None
+            return copy.copy(record) if record else None
 
     def ledger(self, provider: str, account_id: str) -> tuple[int, list[LedgerEntry]]:
         with self._lock:

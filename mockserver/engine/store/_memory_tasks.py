@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import heapq
 
 from mockserver.engine.errors import InsufficientCredits
@@ -61,7 +61,7 @@ class TaskState(MemoryBase):
                 if scope is not None:
                     self.release(scope)
                 raise InsufficientCredits(task.credits, account.credits)
-            stored = dataclasses.replace(task)
+            stored = copy.copy(task)
             self._tasks[task.id] = stored
             self._by_media[task.media_token] = task.id
             if task.due_at is not None:
@@ -81,13 +81,13 @@ class TaskState(MemoryBase):
                 self._idempotency[scope] = _IdempotencyRecord(
                     fingerprint, task.created_at + ttl, task.id
                 )
-            return dataclasses.replace(stored)
+            return copy.copy(stored)
 
     # tasks ------------------------------------------------------------------
     def get_task(self, task_id: str) -> Task | None:
         with self._lock:
             task = self._tasks.get(task_id)
-            return dataclasses.replace(task) if task else None
+            return copy.copy(task) if task else None
 
     def task_by_media_token(self, token: str) -> Task | None:
         with self._lock:
@@ -103,7 +103,7 @@ class TaskState(MemoryBase):
                 for t in reversed(self._tasks.values())
                 if provider in (None, t.provider) and account_id in (None, t.account_id)
             ]
-            return [dataclasses.replace(t) for t in chosen[:limit]]
+            return [copy.copy(t) for t in chosen[:limit]]
 
     def next_due(self) -> float | None:
         with self._lock:
@@ -120,7 +120,7 @@ class TaskState(MemoryBase):
                 task = self._tasks[task_id]
                 refund = settle(task, task.planned, due_at, None, None)
                 self._refund(task, refund, due_at)
-                settled.append(Settlement(dataclasses.replace(task), refund))
+                settled.append(Settlement(copy.copy(task), refund))
                 self._drop_stale_due()
         return settled
 
@@ -133,9 +133,9 @@ class TaskState(MemoryBase):
                 return None
             if outcome == PROCESSING:
                 task.due_at = None  # pinned: the stale heap entry is skipped
-                return Settlement(dataclasses.replace(task), 0)
+                return Settlement(copy.copy(task), 0)
             if outcome not in (COMPLETED, FAILED):
                 raise ValueError(f"cannot force a task to {outcome!r}")
             refund = settle(task, outcome, at, code, message)
             self._refund(task, refund, at)
-            return Settlement(dataclasses.replace(task), refund)
+            return Settlement(copy.copy(task), refund)
