@@ -10,13 +10,14 @@ the schema's ``x-error-code`` annotations, so seedanceapi's per-field codes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator, ValidationError
 
-from mockserver.spec.formats import describe_format, format_checker
+from mockserver.spec.formats import CUSTOM_FORMATS, describe_format, format_checker
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -120,13 +121,30 @@ def _field_path(path: Iterable[Any]) -> str:
     return text
 
 
+def _compiled(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """The schema compiled to Python by fastjsonschema, for the common case of a
+    valid body. It never fills in defaults (that would change what the caller
+    sent), and it runs as draft 7, whose keywords are all these schemas use."""
+    draft7 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
+    checks = {name: check for name, (check, _phrase) in CUSTOM_FORMATS.items()}
+    compiled: Callable[[Any], Any] = fastjsonschema.compile(
+        draft7, formats=checks, use_default=False
+    )
+    return compiled
+
+
 class RequestValidator:
-    """Validates one kind of request body (or query) against its schema."""
+    """Validates one kind of request body (or query) against its schema.
+
+    A compiled check answers for valid bodies (the common case, ~15x faster);
+    jsonschema explains invalid ones. tests/spec holds the two to the same verdict.
+    """
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         Draft202012Validator.check_schema(schema)
         self.schema = schema
         self._validator = Draft202012Validator(schema, format_checker=format_checker())
+        self._fast = _compiled(schema)
         self._properties: Mapping[str, Any] = schema.get("properties", {})
         self._order = {name: i for i, name in enumerate(self._properties)}
 
@@ -134,9 +152,19 @@ class RequestValidator:
         """The documented default of every property that has one."""
         return {k: v["default"] for k, v in self._properties.items() if "default" in v}
 
+    def accepts(self, instance: Any) -> bool:
+        """The compiled check's verdict alone."""
+        try:
+            self._fast(instance)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
     def violations(self, instance: Any) -> list[Violation]:
         """Every broken rule, one per field: field rules first in schema order,
         then cross-field rules. A body that is not an object reports only that."""
+        if self.accepts(instance):
+            return []
         found: list[Violation] = []
         for error in self._validator.iter_errors(instance):
             found.extend(self._explain(error, instance))
@@ -148,7 +176,7 @@ class RequestValidator:
         return list(first_per_field.values())
 
     def is_valid(self, instance: Any) -> bool:
-        return bool(self._validator.is_valid(instance))
+        return self.accepts(instance) or bool(self._validator.is_valid(instance))
 
     def _rank(self, field: str) -> int:
         head = field.split("[", maxsplit=1)[0].split(".", maxsplit=1)[0]
