@@ -617,7 +617,20 @@ def test_expire_folds_the_ledger_and_the_audit_still_holds(store: Store) -> None
     assert {e.task_id for e in entries} == {kept.id}
     assert gone.id not in {e.task_id for e in entries}
     assert opening + sum(e.amount for e in entries) == 70
-    assert store.counts()["ledger_entries"] == 2  # both grants are a day old: folded
+    assert store.counts()["ledger_entries"] == 2  # the grant and gone's charge: folded
+    assert_ledger_adds_up(store)
+
+
+def test_the_ledger_stays_bounded_within_the_first_day(store: Store) -> None:
+    """A soak found the ledger growing one entry per task: the opening grant,
+    younger than a day, held folding back. Grants never do now."""
+    for _ in range(50):
+        store.create_task(make_task(credits=1, retention=60), None, DAY)
+    live = store.create_task(make_task(credits=1, retention=3600), None, DAY)
+    store.expire(T0 + 120)  # well within the first day
+    opening, entries = store.ledger(P, "acme")
+    assert [e.task_id for e in entries] == [live.id]
+    assert opening + sum(e.amount for e in entries) == balance(store)
     assert_ledger_adds_up(store)
 
 

@@ -25,8 +25,6 @@ from mockserver.engine.store.base import (
     UnknownAccount,
 )
 
-_DAY = 86400.0
-
 
 @dataclass
 class _IdempotencyRecord:
@@ -118,11 +116,13 @@ class MemoryBase:
                 return
             heapq.heappop(self._due)
 
-    def _fold_ledger(self, now: float) -> None:
-        """Fold old history into the opening balance so memory stays bounded:
-        entries of expired tasks, and task-less entries older than a day."""
+    def _fold_ledger(self) -> None:
+        """Fold old history into the opening balance so memory stays bounded: the
+        oldest entries, up to the first one whose task is still stored (entries
+        without a task, such as grants, never hold folding back). What stays is a
+        running balance from the new opening, oldest first."""
         for ident, entries in self._ledger.items():
-            while entries and _folds(entries[0], self._tasks, now):
+            while entries and _folds(entries[0], self._tasks):
                 self._opening[ident] += entries.popleft().amount
 
 
@@ -130,7 +130,5 @@ def _copy_delivery(delivery: Delivery) -> Delivery:
     return dataclasses.replace(delivery, attempts=list(delivery.attempts))
 
 
-def _folds(entry: LedgerEntry, tasks: dict[str, Task], now: float) -> bool:
-    if entry.task_id is None:
-        return entry.at <= now - _DAY
-    return entry.task_id not in tasks
+def _folds(entry: LedgerEntry, tasks: dict[str, Task]) -> bool:
+    return entry.task_id is None or entry.task_id not in tasks

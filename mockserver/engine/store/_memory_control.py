@@ -119,7 +119,7 @@ class ControlState(MemoryBase):
             for scope in stale:
                 del self._idempotency[scope]
             removed += len(stale)
-            self._fold_ledger(now)
+            self._fold_ledger()
             self._windows = {b: t for b, t in self._windows.items() if t and t[-1] > now - 3600}
         return removed
 

@@ -16,8 +16,6 @@ from mockserver.engine.clock import ClockAnchor, ClockState
 from mockserver.engine.model import Account
 from mockserver.engine.store.base import UnknownAccount
 
-_DAY = 86400.0
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (

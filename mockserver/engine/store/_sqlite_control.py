@@ -11,7 +11,7 @@ from mockserver.engine.model import (
     Attempt,
     Delivery,
 )
-from mockserver.engine.store._sqlite_base import _DAY, SQLiteBase
+from mockserver.engine.store._sqlite_base import SQLiteBase
 from mockserver.engine.store.codec import dump, load_delivery
 
 
@@ -135,7 +135,7 @@ class ControlRows(SQLiteBase):
             db.execute("DELETE FROM deliveries WHERE task_id NOT IN (SELECT id FROM tasks)")
             removed += db.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,)).rowcount
             db.execute("DELETE FROM admissions WHERE at <= ?", (now - 3600,))
-            self._fold_ledger(db, now)
+            self._fold_ledger(db)
         return int(removed)
 
     def counts(self) -> dict[str, int]:
@@ -161,8 +161,9 @@ class ControlRows(SQLiteBase):
             (delivery.state, delivery.due_at, dump(delivery), delivery.id),
         )
 
-    def _fold_ledger(self, db: sqlite3.Connection, now: float) -> None:
-        """Fold old history into each opening balance (as the memory store does)."""
+    def _fold_ledger(self, db: sqlite3.Connection) -> None:
+        """Fold old history into each opening balance, as the memory store does: the
+        oldest entries up to the first whose task is still stored."""
         live = {row[0] for row in db.execute("SELECT id FROM tasks")}
         for provider, account_id in db.execute("SELECT provider, id FROM accounts").fetchall():
             rows = db.execute(
@@ -171,10 +172,8 @@ class ControlRows(SQLiteBase):
                 (provider, account_id),
             ).fetchall()
             folded, last = 0, None
-            for seq, at, amount, task_id in rows:
-                if (task_id is None and at > now - _DAY) or (
-                    task_id is not None and task_id in live
-                ):
+            for seq, _at, amount, task_id in rows:
+                if task_id is not None and task_id in live:
                     break
                 folded, last = folded + amount, seq
             if last is not None:

@@ -48,7 +48,6 @@ from mockserver.engine.store.base import (
 )
 from mockserver.engine.store.codec import dump, load_delivery, load_task
 
-_DAY = 86400.0
 _HOUR = 3600.0
 _ROOT = "seedance-mock"
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -417,7 +416,7 @@ class RedisStore:
 
     # upkeep ------------------------------------------------------------------------------------
     def expire(self, now: float) -> int:
-        return int(self._run(lua.EXPIRE, _num(now), _num(now - _DAY), _num(now - _HOUR)))
+        return int(self._run(lua.EXPIRE, _num(now), _num(now - _HOUR)))
 
     def counts(self) -> dict[str, int]:
         return dict(zip(_COUNTED, map(int, self._run(lua.COUNTS)), strict=True))

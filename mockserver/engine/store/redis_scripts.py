@@ -479,14 +479,14 @@ return {redis.call('ZCARD', P .. 'accounts'), redis.call('ZCARD', P .. 'apikeys'
 """
 )
 
-# ARGV: now, now - one day, now - one hour. Forgets expired tasks (with their
+# ARGV: now, now - one hour. Forgets expired tasks (with their
 # media, index and due entries), deliveries whose task is gone, expired
 # idempotency records and idle rate windows; folds old ledger entries into each
 # opening balance as the memory store does. Returns tasks + records forgotten.
 EXPIRE = (
     _PRELUDE
     + """
-local now, day_ago, hour_ago = ARGV[2], ARGV[3], ARGV[4]
+local now, hour_ago = ARGV[2], ARGV[3]
 local removed = 0
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', now)) do
@@ -517,11 +517,12 @@ for _, ident in ipairs(redis.call('ZRANGEBYSCORE', P .. 'idem-expiry', '-inf', n
 end
 redis.call('ZREMRANGEBYSCORE', P .. 'idem-expiry', '-inf', now)
 
--- An entry folds when its task is gone, or (task-less) when it is a day old;
--- folding stops at the first entry that stays, so the order is kept.
+-- An entry folds when it has no task (a grant, an adjustment) or its task is
+-- gone; folding stops at the first entry whose task is still stored, so what
+-- stays is a running balance from the new opening.
 local function folds(raw)
   local e = cjson.decode(raw)
-  if e[5] == cjson.null then return tonumber(e[1]) <= tonumber(day_ago) end
+  if e[5] == cjson.null then return true end
   return redis.call('EXISTS', P .. 'task:' .. e[5]) == 0
 end
 for _, acct in ipairs(redis.call('ZRANGE', P .. 'accounts', 0, -1)) do
