@@ -16,7 +16,7 @@ FAILED = "failed"
 LIFECYCLE = (PROCESSING, COMPLETED, FAILED)
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     provider: str
     id: str
@@ -26,7 +26,7 @@ class Account:
     created_at: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class ApiKey:
     provider: str
     key: str
@@ -34,7 +34,7 @@ class ApiKey:
     revoked: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """One movement of credits; ``balance`` is the balance right after it."""
 
@@ -48,7 +48,7 @@ class LedgerEntry:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MediaSpec:
     """What a task's output looks like: ``frames`` pictures at ``fps``, with a
     stereo AAC track when ``audio``.
@@ -76,7 +76,7 @@ class MediaSpec:
         return f"{self.width}x{self.height}-{self.frames}f-{self.fps}fps-{sound}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     """A generation task, from submission to its end."""
 
@@ -102,7 +102,7 @@ class Task:
     origin: str = ""  # scheme://host the client called; output URLs point there
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One webhook delivery attempt."""
 
@@ -114,7 +114,7 @@ class Attempt:
     duration_ms: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Delivery:
     """A webhook notification for one task and its attempts."""
 

@@ -14,6 +14,7 @@ import json
 import math
 import random
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -93,6 +94,15 @@ class Submission:
     replayed: bool
 
 
+def _compact(params: dict[str, Any]) -> dict[str, Any]:
+    """The request's params as a task keeps them, with keys and short values
+    interned: thousands of tasks then share one "standard", one "16:9"..."""
+    return {
+        sys.intern(key): sys.intern(value) if isinstance(value, str) and len(value) <= 64 else value
+        for key, value in params.items()
+    }
+
+
 def fingerprint(body: Any) -> str:
     """Same JSON value, same fingerprint: key order and whitespace do not matter."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -112,6 +122,7 @@ class Simulation:
     #: failed authentications allowed per client address and window (key guessing)
     auth_failures: tuple[int, float] = (60, 60.0)
     _rng_lock: threading.Lock = field(default_factory=threading.Lock)
+    _media_specs: dict[MediaSpec, MediaSpec] = field(default_factory=dict)
 
     # who and how often -------------------------------------------------------
     def authenticate(self, provider: str, key: str | None, client: str | None = None) -> Principal:
@@ -248,11 +259,19 @@ class Simulation:
                 seed = self.rng.randrange(0, 2**32)
         planned, due_at = self._plan(request.scenario, fails, now, seconds)
         width, height = profile.media.size(request.resolution, request.aspect_ratio)
+        media = MediaSpec(
+            width,
+            height,
+            profile.media.frame_count(request.clip_seconds),
+            profile.media.fps,
+            request.audio,
+            profile.media.audio_sample_rate,
+        )
         return Task(
             id=task_id,
             provider=principal.provider,
             account_id=principal.account_id,
-            params=dict(request.params),
+            params=_compact(request.params),
             credits=request.credits,
             created_at=now,
             updated_at=now,
@@ -260,20 +279,13 @@ class Simulation:
             planned=planned,
             refund_on_failure=profile.failure.refund,
             seed=seed,
-            media=MediaSpec(
-                width,
-                height,
-                profile.media.frame_count(request.clip_seconds),
-                profile.media.fps,
-                request.audio,
-                profile.media.audio_sample_rate,
-            ),
+            media=self._media_specs.setdefault(media, media),  # one object per distinct spec
             media_token=secrets.token_urlsafe(16),
             expires_at=now + profile.retention_seconds,
             error_code=profile.failure.code,
             error_message=profile.failure.message,
             callback_url=request.callback_url,
-            origin=request.origin,
+            origin=sys.intern(request.origin),
         )
 
     @staticmethod

@@ -26,7 +26,7 @@ from mockserver.engine.store.base import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class _IdempotencyRecord:
     fingerprint: str
     expires_at: float

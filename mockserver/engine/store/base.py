@@ -37,7 +37,7 @@ class UnknownAccount(Exception):
     """No account with that provider and id."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Window:
     """A sliding rate-limit window: at most ``limit`` admissions per ``seconds``."""
 
@@ -46,19 +46,19 @@ class Window:
     seconds: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """The caller owns the idempotency key until it creates a task or releases it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Replay:
     """The key already created ``task_id`` with the same body."""
 
     task_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conflict:
     """The key is bound to another body, or its first request is still running."""
 
@@ -68,14 +68,14 @@ class Conflict:
 Claim = Claimed | Replay | Conflict
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdempotencyScope:
     provider: str
     account_id: str
     key: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClaimPolicy:
     ttl_seconds: float
     #: how long an unfinished claim holds the key (a crashed request frees it)
@@ -84,7 +84,7 @@ class ClaimPolicy:
     conflict_while_processing: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settlement:
     """What a task's end changed: the task after it, and the refund made."""
 
