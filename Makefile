@@ -57,7 +57,7 @@ clean:
 	rm -rf $(VENV) openapi build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 ## bench: the simulator against Prism, WireMock and a bare WSGI app, one run, one machine
-##        (about 10 minutes; the report goes to tests/benchmarks/last-run.md; ARGS="--help")
+##        (about 11 minutes; the report goes to tests/benchmarks/last-run.md; ARGS="--help")
 .PHONY: bench bench-deps bench-soak
 bench: bench-deps
 	$(BIN)/python tests/benchmarks/run.py $(ARGS)

@@ -18,10 +18,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-
-import av
+from typing import TYPE_CHECKING
 
 from mockserver.engine.model import MediaSpec
+
+if TYPE_CHECKING:
+    import av
 
 _AAC_FRAME = 1024  # the AAC encoder takes exactly this many samples a frame (the last may be short)
 
@@ -32,6 +34,8 @@ def _even(n: int) -> int:
 
 def _picture(width: int, height: int) -> av.VideoFrame:
     """A yuv420p frame holding a left-to-right navy-to-white gradient."""
+    import av  # imported on the first render, not at start-up (~60 ms)
+
     frame = av.VideoFrame(width, height, "yuv420p")
     y_plane, u_plane, v_plane = frame.planes
     for plane, values in (
@@ -47,6 +51,8 @@ def _picture(width: int, height: int) -> av.VideoFrame:
 
 def _encode_video(spec: MediaSpec, path: pathlib.Path) -> None:
     """Write the MP4 for ``spec`` to ``path`` (overwriting it)."""
+    import av
+
     # faststart puts the index first so players can start from a range request.
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         # Constant QP skips rate control: about a third faster than CRF at 4K.
@@ -77,6 +83,8 @@ def _encode_video(spec: MediaSpec, path: pathlib.Path) -> None:
 
 def _silence(spec: MediaSpec) -> Iterator[av.AudioFrame]:
     """Silent stereo frames covering frames/fps seconds (rounded to a sample)."""
+    import av
+
     rate = spec.sample_rate
     total = (spec.frames * rate + spec.fps // 2) // spec.fps
     chunk: av.AudioFrame | None = None
@@ -102,6 +110,8 @@ def render_video(spec: MediaSpec) -> bytes:
 
 def render_png(width: int, height: int) -> bytes:
     """A PNG of exactly ``width`` x ``height`` showing the video's picture."""
+    import av
+
     frame = _picture(width, height).reformat(format="rgb24")
     codec = av.CodecContext.create("png", "w")
     codec.width, codec.height, codec.pix_fmt = width, height, "rgb24"

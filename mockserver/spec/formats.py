@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from jsonschema import FormatChecker
+if TYPE_CHECKING:
+    from jsonschema import FormatChecker
 
 
 def _host_of(value: str, schemes: tuple[str, ...]) -> str | None:
@@ -62,6 +64,8 @@ CUSTOM_FORMATS: dict[str, tuple[Callable[[object], bool], str]] = {
 
 def format_checker() -> FormatChecker:
     """A checker asserting the standard formats plus the domain formats above."""
+    from jsonschema import FormatChecker  # only needed to explain a refusal
+
     checker = FormatChecker()
     for name, (check, _phrase) in CUSTOM_FORMATS.items():
         checker.checks(name)(check)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator, ValidationError
 
 from mockserver.spec.formats import CUSTOM_FORMATS, describe_format, format_checker
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -141,12 +143,20 @@ class RequestValidator:
     """
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        Draft202012Validator.check_schema(schema)
-        self.schema = schema
-        self._validator = Draft202012Validator(schema, format_checker=format_checker())
+        self.schema = schema  # valid draft 2020-12: tests/spec checks every definition
         self._fast = _compiled(schema)
+        self._explainer: Draft202012Validator | None = None
         self._properties: Mapping[str, Any] = schema.get("properties", {})
         self._order = {name: i for i, name in enumerate(self._properties)}
+
+    @property
+    def _validator(self) -> Draft202012Validator:
+        """jsonschema, built (and imported) the first time a body needs explaining."""
+        if self._explainer is None:
+            from jsonschema import Draft202012Validator
+
+            self._explainer = Draft202012Validator(self.schema, format_checker=format_checker())
+        return self._explainer
 
     def defaults(self) -> dict[str, Any]:
         """The documented default of every property that has one."""

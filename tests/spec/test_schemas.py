@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from contracts.strategies import Breach, breaches, valid_bodies
 from mockserver.spec import load_provider
@@ -65,6 +66,14 @@ def test_each_constraint_broken_alone_is_rejected(
             (breach.field, breach.keyword), SEEDANCEAPI_CODES.get(breach.field, "INVALID_REQUEST")
         )
         assert violation.code == documented
+
+
+@pytest.mark.parametrize("provider", ["seedance2ai", "seedanceapi"])
+def test_every_definition_is_a_valid_draft_2020_12_schema(provider: str) -> None:
+    """The simulator does not re-check its schemas at start-up; this does."""
+    spec = load_provider(provider)
+    for name in spec.schema["$defs"]:
+        Draft202012Validator.check_schema(spec.definition(name))
 
 
 def test_every_documented_constraint_has_a_breach() -> None:
