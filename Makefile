@@ -42,6 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	MYPYPATH=tests/benchmarks $(BIN)/mypy --explicit-package-bases tests/benchmarks/*.py
 
 ## openapi: write the OpenAPI 3.1 document of each provider to openapi/
 openapi: $(STAMP)

@@ -69,9 +69,11 @@ def test_a_recorded_answer_that_drifted_is_reported() -> None:
 
 def _recorded() -> tuple[Exchange, ...]:
     def exchange(method: str, url: str, status: int, body: object, **kw: object) -> Exchange:
+        headers = kw.get("headers", {})
+        assert isinstance(headers, dict)
         return Exchange(
             method=method, url=url, status=status,
-            request_headers=redact({"Authorization": f"Bearer {KEY}", **kw.get("headers", {})}),
+            request_headers=redact({"Authorization": f"Bearer {KEY}", **headers}),
             request_body=kw.get("request_body"),
             response_headers={"Content-Type": "application/json", "Date": "Mon", "Set-Cookie": "1"},
             response_body=json.dumps(body).encode(),

@@ -126,10 +126,10 @@ def _back_to_processing(app: Flask) -> Rewrite:
             return body
         task_id = task.get("id") or task.get("task_id")
         if task_id in finished:
-            gone_back = {"output": None} if "output" in task else {"response": []}
+            gone_back: dict[str, Any] = {"output": None} if "output" in task else {"response": []}
             new_status = "processing" if "output" in task else "IN_PROGRESS"
             task.update(status=new_status, **gone_back)
-        finished.add(task_id)
+        finished.add(str(task_id))
         return body
 
     return on_json(edit)(app)
