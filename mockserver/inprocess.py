@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import io
 import re
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import requests
 import responses
@@ -147,6 +149,56 @@ class TaskControl:
         return self._sim.runtime.simulation.force(task_id, PROCESSING)
 
 
+def _body_bytes(body: object) -> bytes:
+    """A request body as bytes, whichever form requests holds it in."""
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    if hasattr(body, "read"):  # a file: requests would stream it
+        return _body_bytes(body.read())
+    if isinstance(body, Iterable):  # a generator: requests would send it chunked
+        return b"".join(_body_bytes(chunk) for chunk in body)
+    raise TypeError(f"cannot send a request body of type {type(body).__name__}")
+
+
+def _environ(prepared: requests.PreparedRequest) -> dict[str, Any]:
+    """The WSGI environ of ``prepared``, as a server on the provider's host would build it
+    (PEP 3333: the path percent-decoded, then read as latin-1)."""
+    url = urlsplit(prepared.url or "")
+    body = _body_bytes(prepared.body)
+    secure = url.scheme == "https"
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": prepared.method or "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_to_bytes(url.path or "/").decode("latin-1"),
+        "QUERY_STRING": url.query,
+        "SERVER_NAME": url.hostname or "localhost",
+        "SERVER_PORT": str(url.port or (443 if secure else 80)),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": url.netloc,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": url.scheme or "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,  # the whole body, even when requests sends it chunked
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in prepared.headers.items():
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_TYPE":
+            environ[key] = value
+        elif key not in ("HOST", "CONTENT_LENGTH"):
+            environ["HTTP_" + key] = value
+    return environ
+
+
 class SeedanceMock:
     """A fresh simulator answering ``requests`` calls to the providers' hosts."""
 
@@ -164,7 +216,6 @@ class SeedanceMock:
             config = config.with_changes(**settings)
         self.config = config
         self.app = create_app(config)
-        self._client = self.app.test_client()
         self.mock = responses.RequestsMock(assert_all_requests_are_fired=False)
         pattern = re.compile(
             r"https?://(" + "|".join(re.escape(h) for h in hosts) + r")(:\d+)?(/.*)?$"
@@ -200,22 +251,25 @@ class SeedanceMock:
 
     # routing -----------------------------------------------------------------
     def _serve(self, prepared: requests.PreparedRequest) -> tuple[int, dict[str, str], Any]:
-        url = urlsplit(prepared.url or "")
-        headers = {
-            k: v for k, v in prepared.headers.items() if k.lower() not in ("host", "content-length")
-        }
-        body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
-        response = self._client.open(
-            url.path or "/",
-            base_url=f"{url.scheme}://{url.netloc}",
-            method=prepared.method or "GET",
-            query_string=url.query,
-            headers=headers,
-            data=body,
-        )
-        if response.headers.get(DROPPED_HEADER):
+        status = ""
+        headers: list[tuple[str, str]] = []
+
+        def start_response(line: str, pairs: list[tuple[str, str]], *exc: object) -> Any:
+            nonlocal status, headers
+            status, headers = line, pairs
+            return None
+
+        chunks = self.app.wsgi_app(_environ(prepared), start_response)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        answer = dict(headers)
+        if answer.get(DROPPED_HEADER):
             return 0, {}, requests.ConnectionError("Connection dropped (seedance-mock fault).")
-        return response.status_code, dict(response.headers), response.get_data()
+        return int(status.split(" ", 1)[0]), answer, body
 
     def httpx_transport(self) -> httpx.BaseTransport:
         """An httpx transport serving this simulator: ``httpx.Client(transport=...)``."""

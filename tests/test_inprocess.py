@@ -10,6 +10,7 @@ retry) takes a few lines.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
 from typing import Any
@@ -130,6 +131,37 @@ def test_www_host_is_served_too() -> None:
         assert done["status"] == "completed"
         assert done["output"]["video_url"].startswith("https://www.seedance2ai.io/")
         assert requests.get(done["output"]["video_url"]).status_code == 200
+
+
+def test_request_bodies_in_every_form_requests_sends() -> None:
+    """A body given as a str, a file or a generator reaches the simulator whole."""
+    raw = json.dumps(SA_REQUEST)
+    forms: dict[str, Any] = {
+        "str": raw,
+        "file": io.BytesIO(raw.encode()),
+        "generator": (chunk.encode() for chunk in (raw[:10], raw[10:])),
+    }
+    headers = {**SA_AUTH, "Content-Type": "application/json"}
+    with seedance_mock() as sim:
+        for form, data in forms.items():
+            response = requests.post(f"{SA_API}/generate", data=data, headers=headers)
+            assert response.json()["code"] == 200, form
+        assert [json.loads(e.request_body) for e in sim.journal.entries()] == [SA_REQUEST] * 3
+
+
+def test_the_path_is_percent_decoded_and_the_query_kept() -> None:
+    def quoted(text: str) -> str:
+        return "".join(f"%{b:02X}" for b in text.encode())
+
+    with seedance_mock():
+        s2_id = s2_submit().json()["id"]
+        sa_id = sa_generate().json()["data"]["task_id"]
+
+        by_path = requests.get(f"{S2_API}/tasks/{quoted(s2_id)}", headers=S2_AUTH)
+        by_query = requests.get(f"{SA_API}/status?task_id={quoted(sa_id)}", headers=SA_AUTH)
+
+        assert by_path.json()["id"] == s2_id
+        assert by_query.json()["data"]["task_id"] == sa_id
 
 
 def test_scenario_header_chooses_the_fate_and_is_optional() -> None:
