@@ -10,8 +10,11 @@ refunded exactly once.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +103,33 @@ def test_each_due_task_is_settled_and_refunded_once(store: Store, run: Hammer) -
     assert set(refunds.values()) == {1}
     assert len(refunds) == 40
     assert store.settle_due(T0 + 10 * DAY) == []
+
+
+def _open_new_files(paths: list[str], barrier: Any, errors: Any) -> None:
+    from mockserver.engine.store.sqlite import SQLiteStore
+
+    for path in paths:
+        barrier.wait()  # every process opens the same brand-new file at once
+        try:
+            SQLiteStore(path).close()
+        except Exception as exc:  # reported to the test, which fails with it
+            errors.put(f"{path}: {exc!r}")
+
+
+def test_workers_opening_a_new_sqlite_file_together_all_start(tmp_path: Path) -> None:
+    """Workers of a fresh server create the file and switch it to WAL side by side."""
+    context = multiprocessing.get_context("spawn")
+    paths = [str(tmp_path / f"state-{i}.db") for i in range(20)]
+    barrier, errors = context.Barrier(6), context.Queue()
+    processes = [
+        context.Process(target=_open_new_files, args=(paths, barrier, errors)) for _ in range(6)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * 6
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []

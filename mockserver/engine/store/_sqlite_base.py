@@ -7,6 +7,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -87,6 +88,28 @@ class _SharedClock:
             )
 
 
+#: how long a new connection waits for other processes' locks (also sqlite3's busy timeout)
+LOCK_WAIT_SECONDS = 30.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to write-ahead logging (a no-op once any process has).
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at
+    once, without waiting, when another process holds a lock at that moment (workers
+    starting together on a new file do): so try again until the lock wait runs out.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)  # another process is creating or switching the file
+
+
 class SQLiteBase:
     """A connection per thread to one SQLite file; one transaction per operation."""
 
@@ -100,9 +123,12 @@ class SQLiteBase:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
+                self.path,
+                timeout=LOCK_WAIT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
             )
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA busy_timeout = 30000")
             self._local.db = db
