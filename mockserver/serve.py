@@ -1,13 +1,24 @@
-"""Serving a simulator with gunicorn (a production WSGI server).
+"""Serving a simulator with a production WSGI server: gunicorn (the default) or granian.
 
-The listening socket is bound here, before gunicorn starts, so ``--port 0``
-works and the banner shows the real port; gunicorn takes the socket over as
-``fd://N``. The app is built in the worker, so its clock thread runs there.
+gunicorn's threaded workers are the default: a request held by an injected
+latency fault or a first render ties up one thread, not the worker, and requests
+too broken to parse are answered in the provider's JSON envelope (EnvelopeWorker).
+granian, a Rust server, serves about three times the requests per second (see
+tests/benchmarks) from one Python thread per worker, so a latency fault there
+delays every request of that worker, and granian answers unparsable requests
+itself. It is the choice for load tests; ``--server granian``.
+
+For gunicorn the listening socket is bound here, before gunicorn starts, so
+``--port 0`` works and the banner shows the real port; gunicorn takes the socket
+over as ``fd://N``. granian binds its own socket, so for ``--port 0`` a free port
+is picked first. Either way the app is built in each worker, so its clock thread
+runs there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 import socket
@@ -42,21 +53,38 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+SERVERS = ("gunicorn", "granian")
+#: request threads per worker when --threads is not given: gunicorn needs many
+#: (a thread per request in flight); granian is fastest with one, since more
+#: threads only contend for the GIL (p99 at 32 connections went from 19 ms to
+#: over 100 ms with 4 or 16 threads, tests/benchmarks)
+DEFAULT_THREADS = {"gunicorn": 16, "granian": 1}
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
-    threads: int = 16
+    threads: int | None = None
     access_log: bool = False
     workers: int = 1
+    server: str = "gunicorn"
+
+    @property
+    def request_threads(self) -> int:
+        return DEFAULT_THREADS[self.server] if self.threads is None else self.threads
 
 
 def check_safe(options: ServeOptions, config: Config) -> None:
     """Refuse a non-loopback address without an admin token (the control plane
     would otherwise be open to the network), and several workers on a store
     they cannot share."""
+    if options.server not in SERVERS:
+        raise RefusedToStart(f"--server must be one of {', '.join(SERVERS)}")
     if options.workers < 1:
         raise RefusedToStart("--workers must be at least 1")
+    if options.request_threads < 1:
+        raise RefusedToStart("--threads must be at least 1")
     if options.workers > 1 and not is_shared(config.store):
         raise RefusedToStart(
             f"--workers {options.workers} needs a store the workers can share: the in-memory "
@@ -177,18 +205,29 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def serve(options: ServeOptions, config: Config, out: TextIO = sys.stdout) -> None:
     """Serve both providers until SIGINT or SIGTERM."""
+    check_safe(options, config)
+    if options.server == "granian":
+        _serve_granian(options, config, out)
+    else:
+        _serve_gunicorn(options, config, out)
+
+
+def _base_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _serve_gunicorn(options: ServeOptions, config: Config, out: TextIO) -> None:
     from mockserver.app import create_app
 
-    check_safe(options, config)
     sock = bind(options)
     host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    banner(f"http://{shown}:{port}", config, out)
+    banner(_base_url(host, port), config, out)
     settings = {
         "bind": [f"fd://{sock.fileno()}"],
         "workers": options.workers,
         "worker_class": "mockserver.serve.EnvelopeWorker",
-        "threads": options.threads,
+        "threads": options.request_threads,
         "accesslog": "-" if options.access_log else None,
         "errorlog": "-",
         "loglevel": "warning",
@@ -202,3 +241,36 @@ def serve(options: ServeOptions, config: Config, out: TextIO = sys.stdout) -> No
     }
     os.environ.pop("GUNICORN_CMD_ARGS", None)  # our flags, not the environment's, configure it
     _Gunicorn(lambda: create_app(config), settings).run()
+
+
+def build_app(config: Config) -> Flask:
+    """The app of one granian worker (a module-level function: granian may pickle it)."""
+    from mockserver.app import create_app
+
+    return create_app(config)
+
+
+def _serve_granian(options: ServeOptions, config: Config, out: TextIO) -> None:
+    from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    port = options.port
+    if port == 0:  # granian binds by itself: take a free port now (another process could
+        with bind(options) as probe:  # grab it in between; the start then fails loudly)
+            port = probe.getsockname()[1]
+    server = Server(
+        "mockserver.serve:build_app",  # shown in granian's logs; the loader below builds it
+        address=options.host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=options.workers,
+        blocking_threads=options.request_threads,
+        runtime_threads=1,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_level=LogLevels.warning,
+        log_access=options.access_log,
+    )
+    banner(_base_url(options.host, port), config, out)
+    server.serve(target_loader=functools.partial(build_app, config), wrap_loader=False)

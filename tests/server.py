@@ -148,6 +148,7 @@ def running_server(*args: str, env: Mapping[str, str] | None = None) -> Iterator
         stderr=subprocess.PIPE,
         text=True,
         env=clean_environment(env),
+        start_new_session=True,  # its own process group: the cleanup below reaches the workers
     )
     server = Server("", process)
     readers = [
@@ -165,9 +166,11 @@ def running_server(*args: str, env: Mapping[str, str] | None = None) -> Iterator
             f"seedance-mock exited with {code} after SIGTERM\n{server.output()}"
         )
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        # Whatever happened, no worker outlives the test (one orphaned by a killed
+        # arbiter would keep the port, and the pipes the readers are blocked on).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
         for reader in readers:
             reader.join(timeout=5)
         for pipe in (process.stdout, process.stderr):

@@ -73,6 +73,7 @@ SERVE_FLAGS = {
     "--media-cache-dir": "SEEDANCE_MOCK_MEDIA_CACHE_DIR",
     "--journal-size": "SEEDANCE_MOCK_JOURNAL_SIZE",
     "--threads": "SEEDANCE_MOCK_THREADS",
+    "--server": "SEEDANCE_MOCK_SERVER",
     "--access-log": "SEEDANCE_MOCK_ACCESS_LOG",
     "--set": "SEEDANCE_MOCK_SET",
     "--webhook-allow": "SEEDANCE_MOCK_WEBHOOK_ALLOW",
@@ -289,6 +290,8 @@ def test_serve_help_names_every_flag_its_variable_and_its_default() -> None:
         "(default: 1.0)",
         "(default: documented)",
         "(default: 1000)",
+        "(default: gunicorn)",
+        "(default: 16 with gunicorn, 1 with granian)",
     ):
         assert default in text, default
     assert "SIGTERM" in text

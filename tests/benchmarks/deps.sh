@@ -2,8 +2,9 @@
 # `make bench-deps`: what the benchmark needs beyond the project's own dependencies.
 #
 #   wrk, redis-server        Debian packages (apt-get; needs root or sudo)
-#   granian, py-spy          PyPI, into $SEEDANCE_BENCH_HOME/pydeps (pip --target), so the
-#                            project's .venv is left as `make` built it
+#   py-spy                   PyPI, into $SEEDANCE_BENCH_HOME/pydeps (pip --target), so the
+#                            project's .venv is left as `make` built it (granian is a
+#                            dependency of the project itself)
 #   Prism, WireMock          npm, into $SEEDANCE_BENCH_HOME/peers
 #
 # $SEEDANCE_BENCH_HOME defaults to ~/.cache/seedance-mock-bench (outside the work tree,
@@ -36,11 +37,11 @@ command -v redis-server >/dev/null || {
     say "installing redis-server"; apt_install redis-server || say "redis-server: install failed (redis rows will be skipped)"
 }
 
-if [ ! -d "$HOME_DIR/pydeps/granian" ] || [ ! -x "$HOME_DIR/pydeps/bin/py-spy" ]; then
-    say "installing granian and py-spy into $HOME_DIR/pydeps"
+if [ ! -x "$HOME_DIR/pydeps/bin/py-spy" ]; then
+    say "installing py-spy into $HOME_DIR/pydeps"
     "$PYTHON" -m pip install --quiet --disable-pip-version-check --upgrade \
-        --target "$HOME_DIR/pydeps" 'granian>=2,<3' 'py-spy>=0.4' \
-        || say "granian/py-spy: install failed (granian rows will be skipped)"
+        --target "$HOME_DIR/pydeps" 'py-spy>=0.4' \
+        || say "py-spy: install failed (only profile_server.py needs it)"
 fi
 
 if [ ! -x "$HOME_DIR/peers/node_modules/.bin/prism" ] || [ ! -x "$HOME_DIR/peers/node_modules/.bin/wiremock" ]; then

@@ -68,7 +68,8 @@ from benchlib import (
 from report import GRANIAN, GTHREAD, SYNC, Fill, Plan, Results, Row, render
 
 #: granian serves WSGI from a pool of blocking threads; one per worker measured
-#: fastest here (the GIL serialises the Python work; more threads only contend)
+#: fastest here (the GIL serialises the Python work; more threads only contend),
+#: and `seedance-mock serve --server granian` uses one too
 GRANIAN_THREADS = 1
 GUNICORN_THREADS = 16  # seedance-mock serve's default
 
@@ -177,13 +178,16 @@ def _granian(port: int, workers: int, app: str) -> list[str]:
 
 
 def simulator_plan(ctx: Context, server: str, store: str, workers: int) -> Plan:
-    label = "seedance-mock serve (gunicorn gthread)" if server == GTHREAD else server
+    label = {
+        GTHREAD: "seedance-mock serve (gunicorn gthread)",
+        GRANIAN: "seedance-mock serve --server granian",
+    }.get(server, server)
     name = f"simulator · {label} · {store} · {workers}w"
 
     flags = _sim_flags(ctx, _store_url(store, ctx, name))  # one store per row, every start
 
     def build(port: int, tmp: Path) -> Server:
-        if server == GTHREAD:
+        if server in (GTHREAD, GRANIAN):  # as users run it
             argv = [
                 str(VENV_BIN / "seedance-mock"),
                 "serve",
@@ -191,14 +195,12 @@ def simulator_plan(ctx: Context, server: str, store: str, workers: int) -> Plan:
                 str(port),
                 "--workers",
                 str(workers),
+                *(["--server", "granian"] if server == GRANIAN else []),
                 *flags,
             ]
             return Server(name, argv, port, env=pythonpath_env(), cwd=ROOT, log_dir=tmp)
         env = pythonpath_env({"SEEDANCE_BENCH_ARGS": shlex.join(flags)})
-        if server == SYNC:
-            argv = _gunicorn(port, workers, "sync", "wsgi_apps:simulator")
-        else:
-            argv = _granian(port, workers, "wsgi_apps:simulator")
+        argv = _gunicorn(port, workers, "sync", "wsgi_apps:simulator")
         return Server(name, argv, port, env=env, cwd=HERE, log_dir=tmp)
 
     return Plan(name, "simulator", server, store, workers, "default", build)

@@ -9,8 +9,9 @@ so the gap between ``bare`` and the simulator splits into Flask's part and ours.
 
 ``simulator``: the simulator built exactly as ``seedance-mock serve`` builds it,
 from the same flags, read from the environment variable ``SEEDANCE_BENCH_ARGS``
-(e.g. ``--clock manual --store sqlite:/tmp/x.db --set ...``), so that granian
-(which imports a module-level application in each worker) serves the same app.
+(e.g. ``--clock manual --store sqlite:/tmp/x.db --set ...``), so that gunicorn's
+sync workers (which import a module-level application in each worker) serve the
+same app. (granian runs through ``seedance-mock serve --server granian`` itself.)
 Both are built on first access, so importing ``bare`` builds neither.
 """
 
@@ -74,7 +75,7 @@ def build_simulator() -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    # Built lazily and once per process: granian imports ``wsgi_apps:simulator``
+    # Built lazily and once per process: the server imports ``wsgi_apps:simulator``
     # in every worker, and each worker must build its own app (its own clock thread).
     builders = {"simulator": build_simulator, "flask": build_flask}
     if name in builders:
