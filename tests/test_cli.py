@@ -562,7 +562,7 @@ def test_access_log_prints_each_request(flags: Client) -> None:
     flags.server.wait_for_stdout("task_id=seed_logged_request")
 
 
-def _three_slow_requests(client: Client) -> float:
+def three_slow_requests(client: Client) -> float:
     slow = {"provider": "seedanceapi", "effect": "latency", "latency_ms": 300}
     client.admin("POST", "/faults", expect=201, json=slow)
     started = time.monotonic()
@@ -573,8 +573,8 @@ def _three_slow_requests(client: Client) -> float:
 
 
 def test_threads_limits_concurrent_requests(flags: Client, realtime: Client) -> None:
-    assert _three_slow_requests(flags) >= 0.9  # --threads 1: one after another
-    assert _three_slow_requests(realtime) < 0.9  # default 16 threads: side by side
+    assert three_slow_requests(flags) >= 0.9  # --threads 1: one after another
+    assert three_slow_requests(realtime) < 0.9  # default 16 threads: side by side
 
 
 # environment variables ------------------------------------------------------------------------

@@ -9,7 +9,6 @@ otherwise, and requests too broken to parse answered by granian itself.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +19,7 @@ import requests
 from mockserver.config import Config
 from mockserver.serve import RefusedToStart, ServeOptions, check_safe
 from tests.server import Server, running_server
-from tests.test_cli import SA_BODY, TIMEOUT, Client
+from tests.test_cli import SA_BODY, TIMEOUT, Client, three_slow_requests
 
 
 @pytest.fixture(scope="module")
@@ -86,23 +85,13 @@ def test_unparsable_requests_are_answered_by_granian_not_the_provider(
     assert b"content-length: 0" in head.lower()
 
 
-def _three_slow_requests(client: Client) -> float:
-    slow = {"provider": "seedanceapi", "effect": "latency", "latency_ms": 300}
-    client.admin("POST", "/faults", expect=201, json=slow)
-    started = time.monotonic()
-    with ThreadPoolExecutor(3) as pool:
-        codes = list(pool.map(lambda i: client.status(f"seed_x{i}").status_code, range(3)))
-    assert codes == [404, 404, 404]
-    return time.monotonic() - started
-
-
 def test_one_thread_by_default_so_a_latency_fault_holds_the_worker(granian: Client) -> None:
-    assert _three_slow_requests(granian) >= 0.9  # one after another
+    assert three_slow_requests(granian) >= 0.9  # one after another
 
 
 def test_threads_flag_lets_slow_requests_run_side_by_side() -> None:
     with running_server("--server", "granian", "--clock", "manual", "--threads", "4") as server:
-        assert _three_slow_requests(Client(server)) < 0.9
+        assert three_slow_requests(Client(server)) < 0.9
 
 
 def test_two_workers_share_a_sqlite_store(tmp_path: Path) -> None:
