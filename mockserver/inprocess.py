@@ -191,12 +191,17 @@ def _environ(prepared: requests.PreparedRequest) -> dict[str, Any]:
         "wsgi.run_once": False,
     }
     for name, value in prepared.headers.items():
-        key = name.upper().replace("-", "_")
+        key = _text(name).upper().replace("-", "_")
         if key == "CONTENT_TYPE":
-            environ[key] = value
+            environ[key] = _text(value)
         elif key not in ("HOST", "CONTENT_LENGTH"):
-            environ["HTTP_" + key] = value
+            environ["HTTP_" + key] = _text(value)
     return environ
+
+
+def _text(value: str | bytes) -> str:
+    """A header name or value as WSGI wants it (requests also accepts bytes)."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 class SeedanceMock:

@@ -149,6 +149,15 @@ def test_request_bodies_in_every_form_requests_sends() -> None:
         assert [json.loads(e.request_body) for e in sim.journal.entries()] == [SA_REQUEST] * 3
 
 
+def test_header_values_given_as_bytes() -> None:
+    with seedance_mock():
+        response = requests.post(
+            f"{SA_API}/generate", json=SA_REQUEST, headers={"Authorization": b"Bearer sa_demo_key"}
+        )
+
+        assert response.json()["code"] == 200
+
+
 def test_the_path_is_percent_decoded_and_the_query_kept() -> None:
     def quoted(text: str) -> str:
         return "".join(f"%{b:02X}" for b in text.encode())
