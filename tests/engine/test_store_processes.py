@@ -109,7 +109,7 @@ def _open_new_files(paths: list[str], barrier: Any, errors: Any) -> None:
     from mockserver.engine.store.sqlite import SQLiteStore
 
     for path in paths:
-        barrier.wait()  # every process opens the same brand-new file at once
+        barrier.wait(timeout=60)  # every process opens the same brand-new file at once
         try:
             SQLiteStore(path).close()
         except Exception as exc:  # reported to the test, which fails with it
