@@ -56,13 +56,10 @@ def _url(base: str, path: str, params: Params | None) -> str:
     return f"{url}?{urlencode(params)}" if params else url
 
 
-class WSGITransport:
-    """Requests into a WSGI app in this process (the in-process target): no port."""
+class _Sending:
+    """What both transports share: the request they send and the exchange they record."""
 
-    def __init__(self, app: Callable[..., Any], display_base: str = SERVE_URL) -> None:
-        self.app = app
-        self.display_base = display_base
-        self._client = Client(app)
+    base_url: str
 
     def request(
         self,
@@ -74,29 +71,50 @@ class WSGITransport:
         params: Params | None = None,
     ) -> Exchange:
         sent = _with_json_type(headers, json)
-        url = _url(self.display_base, path, params)
-        parts = urlsplit(url)
+        url = _url(self.base_url, path, params)
         data = None if json is None else jsonlib.dumps(json, ensure_ascii=False).encode()
-        response = self._client.open(
-            parts.path,
-            base_url=f"{parts.scheme}://{parts.netloc}",
-            method=method,
-            query_string=parts.query,
-            headers=sent,
-            data=data,
-        )
+        status, response_headers, body = self._send(method, url, sent, data)
         return Exchange(
             method=method,
             url=url,
             request_headers=redact(sent),
             request_body=json,
-            status=response.status_code,
-            response_headers=dict(response.headers),
-            response_body=response.get_data(),
+            status=status,
+            response_headers=response_headers,
+            response_body=body,
         )
 
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        raise NotImplementedError
 
-class HTTPTransport:
+
+class WSGITransport(_Sending):
+    """Requests into a WSGI app in this process (the in-process target): no port.
+    Exchanges show ``display_base`` (where ``make serve`` listens) as their host."""
+
+    def __init__(self, app: Callable[..., Any], display_base: str = SERVE_URL) -> None:
+        self.app = app
+        self.base_url = display_base
+        self._client = Client(app)
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(url)
+        response = self._client.open(
+            parts.path,
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            method=method,
+            query_string=parts.query,
+            headers=headers,
+            data=data,
+        )
+        return response.status_code, dict(response.headers), response.get_data()
+
+
+class HTTPTransport(_Sending):
     """Requests over real HTTP to ``base_url`` (the url and live targets).
 
     Redirects are not followed: a redirect is an answer the spec does not
@@ -111,30 +129,13 @@ class HTTPTransport:
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        headers: Mapping[str, str],
-        json: Any = None,
-        params: Params | None = None,
-    ) -> Exchange:
-        sent = _with_json_type(headers, json)
-        url = _url(self.base_url, path, params)
-        data = None if json is None else jsonlib.dumps(json, ensure_ascii=False).encode()
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
         response = self._session.request(
-            method, url, headers=sent, data=data, timeout=self.timeout, allow_redirects=False
+            method, url, headers=headers, data=data, timeout=self.timeout, allow_redirects=False
         )
-        return Exchange(
-            method=method,
-            url=url,
-            request_headers=redact(sent),
-            request_body=json,
-            status=response.status_code,
-            response_headers=dict(response.headers),
-            response_body=response.content,
-        )
+        return response.status_code, dict(response.headers), response.content
 
     def close(self) -> None:
         self._session.close()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import ipaddress
 import os
 import socket
 import sys
@@ -37,20 +36,12 @@ from gunicorn.workers.gthread import ThreadWorker
 from mockserver.config import Config
 from mockserver.engine.errors import InternalError, InvalidRequest
 from mockserver.engine.store import is_shared
+from mockserver.engine.webhooks import is_loopback
 from mockserver.providers.context import EXTENSION
 
 
 class RefusedToStart(Exception):
     """The settings would make the simulator unsafe or impossible to serve."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 SERVERS = ("gunicorn", "granian")

@@ -36,6 +36,16 @@ USER_AGENT = "seedance-mock-webhook/1"
 BLOCKED = "not delivered: host not allowed"
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class HostPolicy:
     """Which callback hosts may be contacted: loopback always, plus ``allowed``."""
@@ -46,12 +56,7 @@ class HostPolicy:
         host = (urlsplit(url).hostname or "").lower()
         if "*" in self.allowed or host in {h.lower() for h in self.allowed}:
             return True
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(host)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from flask import Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.engine.errors import InvalidRequest, PayloadTooLarge, SimulatorError
-from mockserver.engine.simulation import SCENARIOS, Principal, Simulation
+from mockserver.engine.simulation import SCENARIOS, Principal, Simulation, TaskRequest
 from mockserver.spec import ErrorKind, ProviderSpec
 
 SCENARIO_HEADER = "X-Seedance-Mock-Scenario"
@@ -73,6 +73,25 @@ def scenario() -> str | None:
             f"{SCENARIO_HEADER} must be one of {', '.join(SCENARIOS)} (got {value!r})."
         )
     return chosen
+
+
+def task_request(
+    spec: ProviderSpec, params: dict[str, Any], body: dict[str, Any], **extra: Any
+) -> TaskRequest:
+    """The engine's request from validated params (defaults filled in), for either
+    provider: its price and output, and this HTTP request's origin and scenario."""
+    return TaskRequest(
+        params=params,
+        body=body,
+        credits=spec.price(params).credits,
+        clip_seconds=int(params["duration"]),
+        resolution=params["resolution"],
+        aspect_ratio=params["aspect_ratio"],
+        audio=bool(params["generate_audio"]),
+        origin=origin(),
+        scenario=scenario(),
+        **extra,
+    )
 
 
 def _depth(value: Any, limit: int) -> int:

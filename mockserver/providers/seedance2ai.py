@@ -78,20 +78,14 @@ def _task_request(
     quirks = spec.profile.quirks
     latency = quirks.get("create_latency", {}).get("per_media_url_seconds", 0.0)
     purchase = quirks.get("purchase_required", {}).get("tiers", [])
-    return TaskRequest(
-        params=params,
-        body=body,
-        credits=spec.price(params).credits,
-        clip_seconds=int(params["duration"]),
-        resolution=params["resolution"],
-        aspect_ratio=params["aspect_ratio"],
-        audio=bool(params["generate_audio"]),
-        origin=_http.origin(),
+    return _http.task_request(
+        spec,
+        params,
+        body,
         seed=params.get("seed"),
         tier=params["quality_tier"],
         carries_media=bool(params.get("media_urls")),
         idempotency_key=key,
-        scenario=_http.scenario(),
         latency_seconds=float(latency) * len(params.get("media_urls", [])),
         requires_purchase=params["quality_tier"] in purchase,
     )

@@ -13,7 +13,6 @@ from flask import Response, request
 
 from mockserver.engine.errors import SimulatorError
 from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Task
-from mockserver.engine.simulation import TaskRequest
 from mockserver.providers import _http
 from mockserver.providers.context import media_urls, timestamp
 
@@ -36,18 +35,12 @@ def generate(runtime: Runtime) -> Response:
     params = _normalised({**validator.defaults(), **body})
     submission = sim.submit(
         principal,
-        TaskRequest(
-            params=params,
-            body=body,
-            credits=spec.price(params).credits,
-            clip_seconds=int(params["duration"]),
-            resolution=params["resolution"],
-            aspect_ratio=params["aspect_ratio"],
-            audio=bool(params["generate_audio"]),
-            origin=_http.origin(),
+        _http.task_request(
+            spec,
+            params,
+            body,
             callback_url=params.get("callback_url"),
             idempotency_key=request.headers.get("Idempotency-Key"),
-            scenario=_http.scenario(),
         ),
     )
     task = submission.task
