@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.documented_errors import S2_ERRORS, SA_ERRORS, SA_FIELD_CODES
 from tests.server import Receiver, Server, running_server
 
 pytestmark = pytest.mark.slow
@@ -380,33 +381,6 @@ def test_webhook_listing_filters_by_task(server: Server, admin: Admin) -> None:
 
 # faults: documented errors ---------------------------------------------------------------
 
-S2_ERRORS = [
-    ("unauthorized", 401),
-    ("invalid_request", 400),
-    ("insufficient_credits", 402),
-    ("rate_limited", 429),
-    ("idempotency_conflict", 409),
-    ("service_busy", 503),
-    ("not_found", 404),
-    ("internal_error", 500),
-]
-SA_ERRORS = [
-    ("unauthorized", 401, "INVALID_API_KEY"),
-    ("insufficient_credits", 402, "INSUFFICIENT_CREDITS"),
-    ("not_found", 404, "TASK_NOT_FOUND"),
-    ("internal_error", 500, "INTERNAL_ERROR"),
-    ("invalid_request", 400, "INVALID_REQUEST"),
-    ("rate_limited", 429, "RATE_LIMITED"),
-    ("service_busy", 503, "SERVICE_UNAVAILABLE"),
-]
-#: document 004's error table rows that are answers to bad input
-SA_FIELD_CODES = [
-    "INVALID_PROMPT",
-    "INVALID_ASPECT_RATIO",
-    "INVALID_RESOLUTION",
-    "INVALID_DURATION",
-    "TOO_MANY_IMAGES",
-]
 RETRY_AFTER_CONDITIONS = {"rate_limited", "service_busy"}
 
 

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from mockserver.inprocess import SeedanceMock, seedance_mock, with_seedance_mock
+from tests.documented_errors import S2_ERRORS, SA_ERRORS, SA_FIELD_CODES
 from tests.server import Receiver
 
 S2_API = "https://seedance2ai.io/api/v1"
@@ -195,34 +196,6 @@ def test_scenario_header_chooses_the_fate_and_is_optional() -> None:
 
 
 # each edge case in a few lines ----------------------------------------------------------
-
-S2_ERRORS = [
-    ("unauthorized", 401),
-    ("invalid_request", 400),
-    ("insufficient_credits", 402),
-    ("rate_limited", 429),
-    ("idempotency_conflict", 409),
-    ("service_busy", 503),
-    ("not_found", 404),
-    ("internal_error", 500),
-]
-SA_ERRORS = [
-    ("unauthorized", 401, "INVALID_API_KEY"),
-    ("insufficient_credits", 402, "INSUFFICIENT_CREDITS"),
-    ("not_found", 404, "TASK_NOT_FOUND"),
-    ("internal_error", 500, "INTERNAL_ERROR"),
-    ("invalid_request", 400, "INVALID_REQUEST"),
-    ("rate_limited", 429, "RATE_LIMITED"),
-    ("service_busy", 503, "SERVICE_UNAVAILABLE"),
-]
-#: document 004's error table rows that answer bad input
-SA_FIELD_CODES = [
-    "INVALID_PROMPT",
-    "INVALID_ASPECT_RATIO",
-    "INVALID_RESOLUTION",
-    "INVALID_DURATION",
-    "TOO_MANY_IMAGES",
-]
 
 
 @pytest.mark.parametrize(("condition", "http_status"), S2_ERRORS)
