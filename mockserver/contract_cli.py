@@ -57,24 +57,11 @@ def contract_args(
     return [*args, *extra]
 
 
-def run_contract(
-    *,
-    provider: str | None,
-    target: str,
-    base_url: str | None,
-    max_credits: int,
-    record: str | None,
-    junit_xml: str | None,
-    drift_report: str | None,
-    extra: list[str],
-) -> int:
-    """Run the contract suite; pytest's exit code (0: the target keeps the contract)."""
+def run_contract(args: list[str]) -> int:
+    """Run the contract suite with the pytest command line ``args`` (from
+    :func:`contract_args`); pytest's exit code (0: the target keeps the contract)."""
     import pytest
 
-    args = contract_args(
-        provider=provider, target=target, base_url=base_url, max_credits=max_credits,
-        record=record, junit_xml=junit_xml, drift_report=drift_report, extra=extra,
-    )  # fmt: skip
     return int(pytest.main(args))
 
 
@@ -115,7 +102,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         extra += [flag, value] if value else []
     extra += [a for a in args.pytest_args if a != "--"]
     return run_contract(
-        provider=args.provider, target=args.target, base_url=args.base_url,
-        max_credits=args.max_credits, record=args.record, junit_xml=args.junit_xml,
-        drift_report=args.drift_report, extra=extra,
+        contract_args(
+            provider=args.provider, target=args.target, base_url=args.base_url,
+            max_credits=args.max_credits, record=args.record, junit_xml=args.junit_xml,
+            drift_report=args.drift_report, extra=extra,
+        )
     )  # fmt: skip

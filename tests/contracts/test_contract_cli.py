@@ -25,7 +25,8 @@ def _run(
         "junit_xml": None, "drift_report": None, "extra": ["-q"], **options,
     }.items())  # fmt: skip
     code = (
-        f"from mockserver.contract_cli import run_contract; raise SystemExit(run_contract({call}))"
+        "from mockserver.contract_cli import contract_args, run_contract; "
+        f"raise SystemExit(run_contract(contract_args({call})))"
     )
     env = {"PATH": "/usr/bin:/bin", **({"PYTHONPATH": str(pythonpath)} if pythonpath else {})}
     return subprocess.run(
