@@ -130,6 +130,9 @@ def create_app(config: Config | None = None) -> Flask:
     """A new simulator with its own state (nothing is shared between apps)."""
     config = config or Config()
     app = Flask("seedance_mock", static_folder=None)  # serves no files but media
+    # No redirects from the router: werkzeug would answer "//" in a path (also a
+    # decoded %2F) with an HTML 308 to the merged path; here it is an unknown path.
+    app.url_map.merge_slashes = False
     payloads = {
         name: module.webhook_payload
         for name, module in PROVIDER_MODULES.items()

@@ -832,6 +832,8 @@ def test_another_accounts_task_is_not_found(client: FlaskClient, runtime: Runtim
         ("POST", "/v1/generate/extra", 404, "NOT_FOUND"),
         ("GET", "/v1/status/seed15abc123def456pro", 404, "NOT_FOUND"),
         ("POST", "/v1/tasks", 404, "NOT_FOUND"),
+        ("GET", "/v1//status", 404, "NOT_FOUND"),
+        ("POST", "/v1//generate", 404, "NOT_FOUND"),
         ("GET", "/v1/generate", 405, "METHOD_NOT_ALLOWED"),
         ("PUT", "/v1/generate", 405, "METHOD_NOT_ALLOWED"),
         ("POST", "/v1/status", 405, "METHOD_NOT_ALLOWED"),
