@@ -15,9 +15,8 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from mockserver.engine.clock import format_instant
-from mockserver.engine.errors import TaskNotFound
+from mockserver.engine.errors import KeyInUse, TaskNotFound, UnknownAccount
 from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Account, Delivery, Task
-from mockserver.engine.store import KeyInUse, UnknownAccount
 from mockserver.faults import error_names, parse_rule
 from mockserver.providers._http import json_response
 from mockserver.providers.context import current_runtime

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mockserver.engine.errors import SimulatorError
-from mockserver.engine.store import Store
+from mockserver.engine.state import State as Store
 from mockserver.spec import ProviderSpec
 
 EFFECTS = ("error", "latency", "drop", "malformed")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mockserver.engine.store import Store
+from mockserver.engine.state import State as Store
 
 BODY_LIMIT = 16384
 _REDACTED = {"authorization", "x-admin-token", "cookie", "proxy-authorization"}

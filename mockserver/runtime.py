@@ -18,7 +18,7 @@ from mockserver.engine.clock import Clock, parse_instant
 from mockserver.engine.media import MediaCache
 from mockserver.engine.model import Task
 from mockserver.engine.simulation import Simulation
-from mockserver.engine.store import Store, open_store
+from mockserver.engine.state import State, open_state
 from mockserver.engine.webhooks import HostPolicy, WebhookDispatcher
 from mockserver.faults import Faults
 from mockserver.journal import Journal
@@ -42,7 +42,7 @@ class Runtime:
         self._payloads = payloads
         self._lock = threading.RLock()
         self._ticker: _Ticker | None = None
-        self.store: Store = open_store(config.store)
+        self.store: State = open_state(config.store)
         self._build()
 
     # state -------------------------------------------------------------------

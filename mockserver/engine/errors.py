@@ -102,3 +102,53 @@ CONDITIONS: dict[str, type[SimulatorError]] = {
         PayloadTooLarge,
     )
 }
+
+
+# what the control plane refuses -------------------------------------------------------------
+class ControlError(Exception):
+    """Base of the conditions the control plane (``/__admin``, ``sim``) refuses with;
+    each names what happened, and the HTTP layer maps the class to a status."""
+
+
+class InvalidControlValue(ControlError, ValueError):
+    """A control call's value is out of range or of the wrong kind."""
+
+
+class AccountExists(ControlError, ValueError):
+    """An account with that provider and id exists already."""
+
+
+class KeyInUse(ControlError, ValueError):
+    """That API key already belongs to an account of the provider."""
+
+
+class UnknownAccount(ControlError, KeyError):
+    """No account with that provider and id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownKey(ControlError, KeyError):
+    """No such key on that account."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownTask(ControlError, KeyError):
+    """No task with that id (in any account)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownFault(ControlError, KeyError):
+    """No fault rule with that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TaskAlreadyEnded(ControlError, ValueError):
+    """The task has ended; its outcome can no longer be forced."""

@@ -100,6 +100,8 @@ class Task:
     error_message: str | None = None
     callback_url: str | None = None
     origin: str = ""  # scheme://host the client called; output URLs point there
+    #: the store's order of creation (ties in the due queue end in this order)
+    seq: int = field(default=0, compare=False)
 
 
 @dataclass(slots=True)
@@ -128,3 +130,94 @@ class Delivery:
     state: str = "pending"  # "pending" | "sending" | "delivered" | "failed" | "blocked"
     attempts: list[Attempt] = field(default_factory=list)
     duplicate: bool = False
+
+
+# what the store keeps besides those, and the values its operations exchange ---------------
+
+
+@dataclass(slots=True)
+class IdempotencyRecord:
+    """An idempotency key of one account: claimed (no task yet) or bound to a task."""
+
+    fingerprint: str
+    expires_at: float
+    task_id: str | None = None  # None while the first request runs
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyScope:
+    provider: str
+    account_id: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPolicy:
+    ttl_seconds: float
+    #: how long an unfinished claim holds the key (a crashed request frees it)
+    lease_seconds: float
+    #: True: 409 while the key's task is still processing ("task" reading)
+    conflict_while_processing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The caller owns the idempotency key until it creates a task or releases it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The key already created ``task_id`` with the same body."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """The key is bound to another body, or its first request is still running."""
+
+    reason: str
+
+
+Claim = Claimed | Replay | Conflict
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A sliding rate-limit window: at most ``limit`` admissions per ``seconds``."""
+
+    bucket: str
+    limit: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a task's end changed: the task after it, and the refund made."""
+
+    task: Task
+    refunded: int
+
+
+__all__ = [
+    "COMPLETED",
+    "FAILED",
+    "LIFECYCLE",
+    "PROCESSING",
+    "Account",
+    "ApiKey",
+    "Attempt",
+    "Claim",
+    "ClaimPolicy",
+    "Claimed",
+    "Conflict",
+    "Delivery",
+    "IdempotencyRecord",
+    "IdempotencyScope",
+    "LedgerEntry",
+    "MediaSpec",
+    "Replay",
+    "Settlement",
+    "Task",
+    "Window",
+]

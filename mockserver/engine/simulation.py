@@ -22,24 +22,29 @@ from typing import Any
 
 from mockserver.engine.clock import Clock
 from mockserver.engine.errors import (
+    AccountExists,
     IdempotencyConflict,
     PurchaseRequired,
     RateLimited,
     TaskNotFound,
     Unauthorized,
 )
-from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Account, MediaSpec, Task
-from mockserver.engine.store import (
-    AccountExists,
+from mockserver.engine.model import (
+    COMPLETED,
+    FAILED,
+    PROCESSING,
+    Account,
     Claimed,
     ClaimPolicy,
     Conflict,
     IdempotencyScope,
+    MediaSpec,
     Replay,
     Settlement,
-    Store,
+    Task,
     Window,
 )
+from mockserver.engine.state import State
 from mockserver.spec import ProviderSpec
 
 #: how long an unfinished first request holds its idempotency key
@@ -115,7 +120,7 @@ class Simulation:
 
     specs: Mapping[str, ProviderSpec]
     clock: Clock
-    store: Store
+    store: State
     rng: random.Random
     #: called with each task that ended (webhooks subscribe here)
     on_task_end: list[Callable[[Task], None]] = field(default_factory=list)

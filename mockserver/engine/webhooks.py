@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from mockserver.engine.clock import Clock
 from mockserver.engine.model import Attempt, Delivery, Task
-from mockserver.engine.store import Store
+from mockserver.engine.state import State as Store
 from mockserver.spec.profile import WebhookPolicy
 
 log = logging.getLogger("seedance_mock.webhooks")

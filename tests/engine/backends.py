@@ -22,17 +22,19 @@ import pytest
 
 from mockserver.engine.clock import ClockAnchor
 from mockserver.engine.errors import InsufficientCredits
-from mockserver.engine.model import COMPLETED, FAILED, Delivery, MediaSpec, Task
-from mockserver.engine.store import (
+from mockserver.engine.model import (
+    COMPLETED,
+    FAILED,
     Claimed,
     ClaimPolicy,
+    Delivery,
     IdempotencyScope,
-    MemoryStore,
-    Store,
+    MediaSpec,
+    Task,
     Window,
 )
-from mockserver.engine.store.redis import RedisStore
-from mockserver.engine.store.sqlite import SQLiteStore
+from mockserver.engine.state import State as Store
+from mockserver.engine.state import open_state
 from tests.redis_server import RedisServer, running_redis_server
 
 P = "seedance2ai"
@@ -68,12 +70,8 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
 
 
 def open_backend(url: str) -> Store:
-    """The store ``url`` names (what open_store does, with redis included)."""
-    if url == "memory":
-        return MemoryStore()
-    if url.startswith("sqlite:"):
-        return SQLiteStore(url.removeprefix("sqlite:"))
-    return RedisStore(url)
+    """The store ``url`` names."""
+    return open_state(url)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -21,7 +21,7 @@ from mockserver.engine.errors import (
 )
 from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Task
 from mockserver.engine.simulation import Principal, Simulation, TaskRequest
-from mockserver.engine.store import MemoryStore
+from mockserver.engine.state import open_state
 from mockserver.spec import PROVIDERS, load_provider
 
 P = "seedance2ai"
@@ -31,7 +31,7 @@ START = parse_instant("2026-06-03T10:00:00Z")
 def build(seed: int = 1234) -> Simulation:
     specs = {name: load_provider(name) for name in PROVIDERS}
     clock = Clock("manual", start=START)
-    simulation = Simulation(specs, clock, MemoryStore(), random.Random(seed))
+    simulation = Simulation(specs, clock, open_state("memory"), random.Random(seed))
 
     def settle(_now: float) -> None:
         simulation.settle_due()

@@ -17,21 +17,28 @@ import redis
 from mockserver.app import create_app
 from mockserver.config import Config
 from mockserver.engine.clock import ClockAnchor
-from mockserver.engine.errors import InsufficientCredits, ServiceBusy
-from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Account, Attempt
-from mockserver.engine.store import (
+from mockserver.engine.errors import (
     AccountExists,
+    InsufficientCredits,
+    KeyInUse,
+    ServiceBusy,
+    UnknownAccount,
+)
+from mockserver.engine.model import (
+    COMPLETED,
+    FAILED,
+    PROCESSING,
+    Account,
+    Attempt,
     Claimed,
     Conflict,
     IdempotencyScope,
-    KeyInUse,
     Replay,
-    Store,
-    UnknownAccount,
     Window,
-    open_store,
 )
-from mockserver.engine.store.redis import RedisStore
+from mockserver.engine.state import State as Store
+from mockserver.engine.state import open_state as open_store
+from mockserver.engine.store.redis import RedisBackend
 from mockserver.providers.context import EXTENSION
 from tests.engine.backends import (
     ANCHOR,
@@ -641,7 +648,7 @@ def test_the_ledger_stays_bounded_within_the_first_day(store: Store) -> None:
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
     url = f"{redis_server.url}?prefix=own-{next(_prefixes)}"
     yield url
-    RedisStore(url).clear()
+    RedisBackend(url).clear()
 
 
 _prefixes = itertools.count()
@@ -649,20 +656,21 @@ _prefixes = itertools.count()
 
 def test_open_store_opens_redis_urls(redis_url: str) -> None:
     opened = open_store(redis_url)
-    assert isinstance(opened, RedisStore)
+    assert isinstance(opened.backend, RedisBackend)
     opened.close()
 
 
 def test_clear_touches_only_its_own_prefix(redis_server: RedisServer, redis_url: str) -> None:
-    mine = RedisStore(redis_url)
-    neighbour = RedisStore(f"{redis_server.url}?prefix={mine.prefix.split(':')[1]}-x")
+    mine = open_store(redis_url)
+    prefix = RedisBackend(redis_url).prefix
+    neighbour = open_store(f"{redis_server.url}?prefix={prefix.split(':')[1]}-x")
     raw = redis_server.client()
     raw.set("user:data", "kept")
     for store in (mine, neighbour):
         store.bootstrap(ANCHOR)
         store.create_account(Account(P, "acme", 10), ["sk"], T0)
     mine.clear()
-    assert raw.keys(mine.prefix + "*") == []
+    assert raw.keys(prefix + "*") == []
     assert raw.get("user:data") == b"kept"
     assert neighbour.get_account(P, "acme") is not None
     neighbour.clear()
@@ -670,7 +678,7 @@ def test_clear_touches_only_its_own_prefix(redis_server: RedisServer, redis_url:
 
 
 def test_a_retried_create_task_never_charges_twice(redis_url: str) -> None:
-    store = RedisStore(redis_url)
+    store = open_store(redis_url)
     store.bootstrap(ANCHOR)
     store.create_account(Account(P, "acme", 100), [], T0)
     task = make_task(credits=30)
@@ -682,10 +690,10 @@ def test_a_retried_create_task_never_charges_twice(redis_url: str) -> None:
 
 
 def test_prefix_must_be_a_plain_name(redis_server: RedisServer) -> None:
-    assert RedisStore(f"{redis_server.url}?prefix=a.b-c_1").prefix == "seedance-mock:a.b-c_1:"
-    assert RedisStore(redis_server.url).prefix == "seedance-mock:default:"
+    assert RedisBackend(f"{redis_server.url}?prefix=a.b-c_1").prefix == "seedance-mock:a.b-c_1:"
+    assert RedisBackend(redis_server.url).prefix == "seedance-mock:default:"
     with pytest.raises(ValueError, match="prefix"):
-        RedisStore(f"{redis_server.url}?prefix=a:b")
+        RedisBackend(f"{redis_server.url}?prefix=a:b")
 
 
 @pytest.fixture
@@ -696,7 +704,7 @@ def lone_server() -> Iterator[RedisServer]:
 
 
 def test_store_is_busy_while_redis_is_down_and_recovers(lone_server: RedisServer) -> None:
-    store = RedisStore(lone_server.url)
+    store = open_store(lone_server.url)
     store.bootstrap(ANCHOR)
     store.create_account(Account(P, "acme", 100), ["sk"], T0)
     task = store.create_task(make_task(), None, DAY)

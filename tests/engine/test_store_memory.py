@@ -10,17 +10,20 @@ from typing import Any
 
 import pytest
 
-from mockserver.engine.errors import InsufficientCredits
-from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Account
-from mockserver.engine.store import (
+from mockserver.engine.errors import InsufficientCredits, UnknownAccount
+from mockserver.engine.model import (
+    COMPLETED,
+    FAILED,
+    PROCESSING,
+    Account,
     Claimed,
     Conflict,
     IdempotencyScope,
-    MemoryStore,
     Replay,
-    UnknownAccount,
     Window,
 )
+from mockserver.engine.state import State as MemoryStore
+from mockserver.engine.state import open_state
 from tests.engine.backends import (
     DAY,
     POLICY,
@@ -35,7 +38,7 @@ from tests.engine.backends import (
 
 @pytest.fixture
 def store() -> Iterator[MemoryStore]:
-    memory = MemoryStore()
+    memory = open_state("memory")
     memory.create_account(Account(P, "acme", 100), ["sk_acme", "sk_acme_2"], T0)
     memory.create_account(Account(P, "other", 100), ["sk_other"], T0)
     yield memory

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from mockserver.engine.model import FAILED, Account
-from mockserver.engine.store import Conflict, Replay, Store
+from mockserver.engine.model import FAILED, Account, Conflict, Replay
+from mockserver.engine.state import State as Store
 from tests.engine.backends import (
     DAY,
     T0,
@@ -106,12 +106,12 @@ def test_each_due_task_is_settled_and_refunded_once(store: Store, run: Hammer) -
 
 
 def _open_new_files(paths: list[str], barrier: Any, errors: Any) -> None:
-    from mockserver.engine.store.sqlite import SQLiteStore
+    from mockserver.engine.store.sqlite import SQLiteBackend
 
     for path in paths:
         barrier.wait(timeout=60)  # every process opens the same brand-new file at once
         try:
-            SQLiteStore(path).close()
+            SQLiteBackend(path).close()
         except Exception as exc:  # reported to the test, which fails with it
             errors.put(f"{path}: {exc!r}")
 

@@ -29,8 +29,8 @@ from werkzeug.test import TestResponse
 
 from mockserver.config import Config
 from mockserver.engine.clock import format_instant, parse_instant
+from mockserver.engine.model import ClaimPolicy, IdempotencyScope
 from mockserver.engine.simulation import fingerprint
-from mockserver.engine.store import ClaimPolicy, IdempotencyScope
 from mockserver.runtime import Runtime
 
 T = TypeVar("T")

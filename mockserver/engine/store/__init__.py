@@ -1,38 +1,25 @@
-"""State backends behind one interface (see base.Store)."""
+"""Storage backends behind one interface (see base.Backend): memory, SQLite, Redis."""
 
-from mockserver.engine.store.base import (
-    AccountExists,
-    Claim,
-    Claimed,
-    ClaimPolicy,
-    Conflict,
-    IdempotencyScope,
-    KeyInUse,
-    Replay,
-    Settlement,
-    Store,
-    UnknownAccount,
-    Window,
-)
-from mockserver.engine.store.memory import MemoryStore
+from mockserver.engine.store.base import Backend, Tx, key_digest
+from mockserver.engine.store.memory import MemoryBackend
 
 
-def open_store(url: str) -> Store:
-    """The store a ``--store`` value names: ``memory``, ``sqlite:PATH`` or
+def open_backend(url: str) -> Backend:
+    """The backend a ``--store`` value names: ``memory``, ``sqlite:PATH`` or
     ``redis://HOST:PORT/DB``."""
     if url == "memory":
-        return MemoryStore()
+        return MemoryBackend()
     if url.startswith("sqlite:"):
-        from mockserver.engine.store.sqlite import SQLiteStore
+        from mockserver.engine.store.sqlite import SQLiteBackend
 
         path = url.removeprefix("sqlite:").removeprefix("//")
         if not path:
             raise ValueError("sqlite store needs a path: sqlite:PATH")
-        return SQLiteStore(path)
+        return SQLiteBackend(path)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from mockserver.engine.store.redis import RedisStore
+        from mockserver.engine.store.redis import RedisBackend
 
-        return RedisStore(url)
+        return RedisBackend(url)
     raise ValueError(f"unknown store {url!r}: use memory, sqlite:PATH or redis://HOST:PORT/DB")
 
 
@@ -41,20 +28,4 @@ def is_shared(url: str) -> bool:
     return url != "memory"
 
 
-__all__ = [
-    "AccountExists",
-    "Claim",
-    "ClaimPolicy",
-    "Claimed",
-    "Conflict",
-    "IdempotencyScope",
-    "KeyInUse",
-    "MemoryStore",
-    "Replay",
-    "Settlement",
-    "Store",
-    "UnknownAccount",
-    "Window",
-    "is_shared",
-    "open_store",
-]
+__all__ = ["Backend", "MemoryBackend", "Tx", "is_shared", "key_digest", "open_backend"]

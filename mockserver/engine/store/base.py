@@ -1,204 +1,139 @@
-"""The store interface: all simulator state behind coarse atomic operations.
+"""What a storage backend offers: records, sorted indexes, and one atomic
+read-modify-write. No business rule lives in a backend (see engine/rules.py).
 
-Each method is one atomic step with respect to every other caller (threads,
-worker processes, instances), so invariants hold at any concurrency: one task
-and one charge per idempotency key, exact rate limits, balances that never go
-below zero, lifecycles that only move forward. Backends implement each step
-with their own primitive (a lock, a transaction, a Lua script), never with
-process-local locks around several calls.
+A backend keeps records (model objects, by table and key) and sorted indexes
+(members ordered by a score, then by member). ``atomically(work)`` runs
+``work(tx)`` as one atomic step with respect to every other caller (threads,
+worker processes, hosts): the memory backend under its lock, SQLite in one
+``BEGIN IMMEDIATE`` transaction, Redis in an optimistic ``WATCH``/``MULTI``
+transaction that runs ``work`` again when another caller changed what it read.
+So ``work`` must be a pure function of what it reads through ``tx``.
+
+Writes are buffered and applied together when ``work`` returns; if it raises,
+nothing is written. A ``tx`` sees its own record writes, but its index reads
+(``scan``, ``count``) see the state as it was before the step.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
-from mockserver.engine.clock import ClockAnchor, ClockState
-from mockserver.engine.model import Account, ApiKey, Attempt, Delivery, LedgerEntry, Task
+T = TypeVar("T")
+
+#: a deleted record in a write set
+DELETED: Any = object()
 
 
 def key_digest(key: str) -> str:
-    """What stores index API keys by: looking a secret up by its digest means no
+    """What API keys are indexed by: looking a secret up by its digest means no
     comparison ever runs over the secret itself, so timing reveals nothing of it."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class AccountExists(Exception):
-    """An account with that provider and id exists already."""
+class Tx(Protocol):
+    """One atomic step's view of the backend."""
 
-
-class KeyInUse(Exception):
-    """That API key already belongs to an account of the provider."""
-
-
-class UnknownAccount(Exception):
-    """No account with that provider and id."""
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A sliding rate-limit window: at most ``limit`` admissions per ``seconds``."""
-
-    bucket: str
-    limit: int
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """The caller owns the idempotency key until it creates a task or releases it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Replay:
-    """The key already created ``task_id`` with the same body."""
-
-    task_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    """The key is bound to another body, or its first request is still running."""
-
-    reason: str
-
-
-Claim = Claimed | Replay | Conflict
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyScope:
-    provider: str
-    account_id: str
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimPolicy:
-    ttl_seconds: float
-    #: how long an unfinished claim holds the key (a crashed request frees it)
-    lease_seconds: float
-    #: True: 409 while the key's task is still processing ("task" reading)
-    conflict_while_processing: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """What a task's end changed: the task after it, and the refund made."""
-
-    task: Task
-    refunded: int
-
-
-class Store(Protocol):
-    """Everything the engine keeps. Returned records are copies."""
-
-    # life of the store
-    def bootstrap(self, anchor: ClockAnchor) -> bool:
-        """Set up an empty store with the clock at ``anchor``; True if this call
-        did it (the caller then creates the start accounts), False if the store
-        already held a simulator (another worker, or an earlier run)."""
+    def get(self, table: str, key: str) -> Any | None: ...
+    def get_many(self, table: str, keys: Sequence[str]) -> list[Any | None]: ...
+    def put(self, table: str, key: str, record: Any) -> None: ...
+    def delete(self, table: str, key: str) -> None: ...
+    def scan(
+        self,
+        index: str,
+        *,
+        start: float = -math.inf,
+        upto: float = math.inf,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[tuple[str, float]]:
+        """Members with ``start <= score <= upto`` as (member, score), in order."""
         ...
 
-    def clock_state(self) -> ClockState:
-        """The shared clock anchor (every worker reads the same time)."""
+    def count(self, index: str, *, start: float = -math.inf, upto: float = math.inf) -> int: ...
+    def add(self, index: str, member: str, score: float) -> None:
+        """Put ``member`` in ``index`` at ``score`` (moving it if it is there)."""
         ...
 
+    def remove(self, index: str, member: str) -> None: ...
+    def next_number(self) -> int:
+        """A number no earlier call returned (the order of creation)."""
+        ...
+
+
+class Backend(Protocol):
+    """Storage only: see the module docstring."""
+
+    def atomically(self, work: Callable[[Tx], T]) -> T: ...
+    def read(self, work: Callable[[Tx], T]) -> T:
+        """``work`` over the current state, writing nothing."""
+        ...
+
+    def append_log(self, entry: dict[str, Any], keep: int) -> int:
+        """Append ``entry`` to the journal under the next id and keep only the
+        newest ``keep`` (at least one); return the id."""
+        ...
+
+    def log(self) -> list[dict[str, Any]]:
+        """Every kept journal entry, oldest first, with its ``id``."""
+        ...
+
+    def clear_log(self) -> None: ...
     def clear(self) -> None:
-        """Forget everything, as if new (then ``bootstrap`` again)."""
+        """Forget everything this backend holds."""
         ...
 
     def close(self) -> None: ...
 
-    # accounts and keys
-    def create_account(self, account: Account, keys: list[str], at: float) -> Account: ...
-    def get_account(self, provider: str, account_id: str) -> Account | None: ...
-    def accounts(self, provider: str | None = None) -> list[Account]: ...
-    def set_credits(
-        self, provider: str, account_id: str, credits: int, at: float, note: str
-    ) -> Account: ...
-    def set_purchased(self, provider: str, account_id: str, purchased: bool) -> Account: ...
-    def add_key(self, provider: str, account_id: str, key: str) -> ApiKey: ...
-    def revoke_key(self, provider: str, key: str) -> ApiKey | None: ...
-    def keys_of(self, provider: str, account_id: str) -> list[ApiKey]: ...
-    def resolve_key(self, provider: str, key: str) -> ApiKey | None: ...
-    def ledger(self, provider: str, account_id: str) -> tuple[int, list[LedgerEntry]]:
-        """The opening balance and every entry since (older entries folded in)."""
-        ...
 
-    # rate limits
-    def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
-        """Admit one request into every window at once, or into none and return
-        the seconds until all of them have room. Refused requests are not counted;
-        with ``record=False`` nothing is counted either (a look, not an admission)."""
-        ...
+@dataclass
+class WriteSet:
+    """The writes of one step, applied together at its end."""
 
-    # idempotency and task creation
-    def claim(
-        self, scope: IdempotencyScope, fingerprint: str, now: float, policy: ClaimPolicy
-    ) -> Claim: ...
-    def release(self, scope: IdempotencyScope) -> None: ...
-    def create_task(self, task: Task, scope: IdempotencyScope | None, ttl: float) -> Task:
-        """Charge ``task.credits`` and store the task in one step, binding
-        ``scope`` to it. Raises InsufficientCredits and creates nothing when
-        the balance is short."""
-        ...
+    records: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: (index, member) -> score, or None to remove
+    members: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
-    # tasks
-    def get_task(self, task_id: str) -> Task | None: ...
-    def task_by_media_token(self, token: str) -> Task | None: ...
-    def tasks(
-        self, provider: str | None = None, account_id: str | None = None, limit: int = 100
-    ) -> list[Task]: ...
-    def next_due(self) -> float | None:
-        """The earliest instant at which a task ends or a delivery is due."""
-        ...
+    def __bool__(self) -> bool:
+        return bool(self.records or self.members)
 
-    def settle_due(self, now: float) -> list[Settlement]:
-        """End every task whose due time has come, oldest first, refunding failures."""
-        ...
 
-    def force(
-        self, task_id: str, outcome: str, at: float, code: str | None, message: str | None
-    ) -> Settlement | None:
-        """Complete or fail a processing task now, or pin it (outcome "processing")."""
-        ...
+class BufferedTx:
+    """The part of ``Tx`` every backend shares: buffered writes, reads that see
+    them. A backend supplies ``_load``, ``_load_many``, ``scan``, ``count`` and
+    ``next_number``."""
 
-    # webhooks
-    def add_delivery(self, delivery: Delivery) -> None: ...
-    def claim_deliveries(self, now: float, limit: int) -> list[Delivery]: ...
-    def record_attempt(
-        self, delivery_id: str, attempt: Attempt, state: str, next_due: float | None
-    ) -> Delivery: ...
-    def deliveries(
-        self, provider: str | None = None, account_id: str | None = None, task_id: str | None = None
-    ) -> list[Delivery]: ...
+    def __init__(self) -> None:
+        self.writes = WriteSet()
 
-    # fault rules and the journal, as JSON objects
-    def add_fault(self, rule: dict[str, Any]) -> None: ...
-    def faults(self) -> list[dict[str, Any]]: ...
-    def remove_fault(self, rule_id: str) -> bool: ...
-    def clear_faults(self) -> None: ...
-    def spend_fault(self, rule_id: str) -> bool:
-        """Count one firing of a rule: its ``hits`` go up and its ``times`` (if
-        any) down, and it is removed at zero. False if it is gone or used up."""
-        ...
+    def _load(self, table: str, key: str) -> Any | None:
+        raise NotImplementedError
 
-    def journal_append(self, entry: dict[str, Any], size: int) -> int:
-        """Store ``entry`` under the next id, keep only the newest ``size``; return the id."""
-        ...
+    def _load_many(self, table: str, keys: Sequence[str]) -> list[Any | None]:
+        return [self._load(table, key) for key in keys]
 
-    def journal(self) -> list[dict[str, Any]]:
-        """Every kept entry, oldest first."""
-        ...
+    def get(self, table: str, key: str) -> Any | None:
+        written = self.writes.records.get((table, key))
+        if written is None:
+            return self._load(table, key)
+        return None if written is DELETED else written
 
-    def clear_journal(self) -> None: ...
+    def get_many(self, table: str, keys: Sequence[str]) -> list[Any | None]:
+        missing = [k for k in keys if (table, k) not in self.writes.records]
+        loaded = dict(zip(missing, self._load_many(table, missing), strict=True))
+        return [loaded[k] if k in loaded else self.get(table, k) for k in keys]
 
-    # upkeep
-    def expire(self, now: float) -> int:
-        """Forget expired tasks, idempotency records and deliveries; return how many."""
-        ...
+    def put(self, table: str, key: str, record: Any) -> None:
+        self.writes.records[(table, key)] = record
 
-    def counts(self) -> dict[str, int]: ...
+    def delete(self, table: str, key: str) -> None:
+        self.writes.records[(table, key)] = DELETED
+
+    def add(self, index: str, member: str, score: float) -> None:
+        self.writes.members[(index, member)] = score
+
+    def remove(self, index: str, member: str) -> None:
+        self.writes.members[(index, member)] = None

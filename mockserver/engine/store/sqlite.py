@@ -1,20 +1,190 @@
-"""The SQLite store: one file, any number of worker processes on one host,
+"""The SQLite backend: one file, any number of worker processes on one host,
 state that survives a restart.
 
-Every operation is one ``BEGIN IMMEDIATE`` transaction, so SQLite's write lock
-serializes them across processes; WAL mode lets readers go on meanwhile. The
-rules of each step (settling a task: store.rules; claiming a key) are the memory store's,
-applied to rows read and written inside the transaction. The operations are
-grouped by what they touch: accounts (_sqlite_accounts), tasks
-(_sqlite_tasks), deliveries, faults and the journal (_sqlite_control).
+Every step is one ``BEGIN IMMEDIATE`` transaction, so SQLite's write lock
+serializes steps across processes; WAL mode lets readers go on meanwhile.
+Records are JSON text in one table, indexes rows of another.
 """
 
 from __future__ import annotations
 
-from mockserver.engine.store._sqlite_accounts import AccountRows
-from mockserver.engine.store._sqlite_control import ControlRows
-from mockserver.engine.store._sqlite_tasks import TaskRows
+import contextlib
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mockserver.engine.store import codec
+from mockserver.engine.store.base import DELETED, BufferedTx, T
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    tbl TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tbl, key))
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+    idx TEXT NOT NULL, member TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (idx, member))
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_order ON members (idx, score, member);
+CREATE TABLE IF NOT EXISTS numbers (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
+"""
+
+#: how long a connection waits for other processes' locks
+LOCK_WAIT_SECONDS = 30.0
 
 
-class SQLiteStore(AccountRows, TaskRows, ControlRows):
-    """State in one SQLite file (see the module docstring)."""
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to write-ahead logging (a no-op once any process has).
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at
+    once, without waiting, when another process holds a lock at that moment (workers
+    starting together on a new file do): so try again until the lock wait runs out.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)  # another process is creating or switching the file
+
+
+class _SQLiteTx(BufferedTx):
+    def __init__(self, db: sqlite3.Connection) -> None:
+        super().__init__()
+        self.db = db
+
+    def _load(self, table: str, key: str) -> Any | None:
+        row = self.db.execute(
+            "SELECT data FROM records WHERE tbl = ? AND key = ?", (table, key)
+        ).fetchone()
+        return None if row is None else codec.load(table, row[0])
+
+    def scan(
+        self,
+        index: str,
+        *,
+        start: float = -math.inf,
+        upto: float = math.inf,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[tuple[str, float]]:
+        order = "DESC" if newest_first else "ASC"
+        rows = self.db.execute(
+            "SELECT member, score FROM members WHERE idx = ? AND score >= ? AND score <= ? "
+            f"ORDER BY score {order}, member {order} LIMIT ?",
+            (index, start, upto, -1 if limit is None else limit),
+        ).fetchall()
+        return [(member, float(score)) for member, score in rows]
+
+    def count(self, index: str, *, start: float = -math.inf, upto: float = math.inf) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM members WHERE idx = ? AND score >= ? AND score <= ?",
+            (index, start, upto),
+        ).fetchone()
+        return int(row[0])
+
+    def next_number(self) -> int:
+        row = self.db.execute(
+            "INSERT INTO numbers (name, value) VALUES ('seq', 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    def apply(self) -> None:
+        records = self.writes.records.items()
+        gone = [(t, k) for (t, k), r in records if r is DELETED]
+        kept = [(t, k, codec.dump(r)) for (t, k), r in records if r is not DELETED]
+        if gone:
+            self.db.executemany("DELETE FROM records WHERE tbl = ? AND key = ?", gone)
+        if kept:
+            self.db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", kept)
+        members = self.writes.members.items()
+        dropped = [(i, m) for (i, m), s in members if s is None]
+        placed = [(i, m, s) for (i, m), s in members if s is not None]
+        if dropped:
+            self.db.executemany("DELETE FROM members WHERE idx = ? AND member = ?", dropped)
+        if placed:
+            self.db.executemany("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", placed)
+
+
+class SQLiteBackend:
+    """A connection per thread to one SQLite file; one transaction per step."""
+
+    shared = True
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self.connection().executescript(_SCHEMA)  # idempotent: safe when workers race
+
+    def connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path,
+                timeout=LOCK_WAIT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            _use_wal(db)
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
+            self._local.db = db
+        return db
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The write lock is held from the start, so no update is ever lost."""
+        db = self.connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def atomically(self, work: Callable[[Any], T]) -> T:
+        with self._transaction() as db:
+            tx = _SQLiteTx(db)
+            result = work(tx)
+            tx.apply()
+            return result
+
+    def read(self, work: Callable[[Any], T]) -> T:
+        return work(_SQLiteTx(self.connection()))
+
+    # the journal ---------------------------------------------------------------------------
+    def append_log(self, entry: dict[str, Any], keep: int) -> int:
+        with self._transaction() as db:
+            text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+            ident = int(db.execute("INSERT INTO journal (data) VALUES (?)", (text,)).lastrowid or 0)
+            db.execute("DELETE FROM journal WHERE id <= ?", (ident - max(1, keep),))
+            return ident
+
+    def log(self) -> list[dict[str, Any]]:
+        rows = self.connection().execute("SELECT id, data FROM journal ORDER BY id").fetchall()
+        return [{**json.loads(data), "id": ident} for ident, data in rows]
+
+    def clear_log(self) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM journal")
+
+    # life ------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        with self._transaction() as db:
+            for table in ("records", "members", "numbers", "journal"):
+                db.execute(f"DELETE FROM {table}")
+
+    def close(self) -> None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

@@ -1,0 +1,211 @@
+"""Every business rule of the simulator, once: plain functions over plain records.
+
+Nothing here reads a clock, a store or the network. The state layer
+(engine/state) reads the records a rule needs inside one atomic step of
+whichever backend holds them, calls the rule, and writes back what it returns,
+so the memory, SQLite and Redis stores all decide exactly alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mockserver.engine.errors import InsufficientCredits
+from mockserver.engine.model import (
+    COMPLETED,
+    FAILED,
+    PROCESSING,
+    Account,
+    Attempt,
+    Claim,
+    Claimed,
+    ClaimPolicy,
+    Conflict,
+    Delivery,
+    IdempotencyRecord,
+    LedgerEntry,
+    Replay,
+    Task,
+    Window,
+)
+
+#: an idle rate-limit window is forgotten after this many seconds
+IDLE_WINDOW_SECONDS = 3600.0
+
+
+# credits -------------------------------------------------------------------------------------
+def move_credits(
+    account: Account, at: float, kind: str, amount: int, *, task_id: str | None, note: str
+) -> tuple[Account, LedgerEntry]:
+    """``account`` after a movement of ``amount`` credits, and its ledger entry.
+
+    A grant records the opening balance (the account already holds it); every
+    other kind changes the balance, which never goes below zero.
+    """
+    credits = account.credits if kind == "grant" else account.credits + amount
+    if credits < 0:
+        raise AssertionError("a balance never goes below zero")
+    moved = dataclasses.replace(account, credits=credits)
+    entry = LedgerEntry(account.provider, account.id, at, kind, amount, credits, task_id, note)
+    return moved, entry
+
+
+def charge(account: Account, task: Task) -> tuple[Account, LedgerEntry]:
+    """The charge of a new task; InsufficientCredits when the balance is short."""
+    if account.credits < task.credits:
+        raise InsufficientCredits(task.credits, account.credits)
+    return move_credits(
+        account, task.created_at, "charge", -task.credits, task_id=task.id, note="submission"
+    )
+
+
+def adjust(account: Account, credits: int, at: float, note: str) -> tuple[Account, LedgerEntry]:
+    """Set the balance to ``credits``, recorded as an adjustment."""
+    return move_credits(
+        account, at, "adjustment", credits - account.credits, task_id=None, note=note
+    )
+
+
+def folds(entry: LedgerEntry, live_tasks: set[str]) -> bool:
+    """Whether a ledger entry may be folded into the opening balance: its task is
+    gone (entries without a task, such as grants, never hold folding back)."""
+    return entry.task_id is None or entry.task_id not in live_tasks
+
+
+# rate limits -----------------------------------------------------------------------------------
+def admit(
+    windows: Sequence[Window], admitted: Sequence[list[float]], now: float, record: bool
+) -> tuple[list[list[float]], float | None]:
+    """One request into every window at once, or into none.
+
+    ``admitted`` holds each window's admission times. Returns the times to keep
+    (with ``now`` added when admitted and ``record``) and None, or the times
+    unchanged and the seconds until every window has room.
+    """
+    kept = [
+        [t for t in times if t > now - window.seconds]
+        for window, times in zip(windows, admitted, strict=True)
+    ]
+    waits = [
+        times[0] + window.seconds - now
+        for window, times in zip(windows, kept, strict=True)
+        if len(times) >= window.limit
+    ]
+    if waits:
+        return kept, max(waits)
+    if record:
+        kept = [[*times, now] for times in kept]
+    return kept, None
+
+
+def window_is_idle(times: Sequence[float], now: float) -> bool:
+    return not times or times[-1] <= now - IDLE_WINDOW_SECONDS
+
+
+# idempotency -------------------------------------------------------------------------------------
+def claim_key(
+    record: IdempotencyRecord | None,
+    task_status: str | None,
+    fingerprint: str,
+    now: float,
+    policy: ClaimPolicy,
+) -> tuple[IdempotencyRecord | None, Claim]:
+    """Who gets an idempotency key: the first request claims it (the new record
+    is returned), the same body once its task exists replays it, anything else
+    conflicts. ``task_status`` is the status of the key's task, when bound."""
+    if record is None or record.expires_at <= now:
+        return IdempotencyRecord(fingerprint, now + policy.lease_seconds), Claimed()
+    if record.fingerprint != fingerprint:
+        return None, Conflict("different_body")
+    if record.task_id is None:
+        return None, Conflict("in_flight")
+    if policy.conflict_while_processing and task_status == PROCESSING:
+        return None, Conflict("task_processing")
+    return None, Replay(record.task_id)
+
+
+def releases(record: IdempotencyRecord | None) -> bool:
+    """A claim is released only while no task is bound to it."""
+    return record is not None and record.task_id is None
+
+
+def bind_key(record: IdempotencyRecord | None, task: Task, ttl: float) -> IdempotencyRecord:
+    """The key, once its task exists: remembered ``ttl`` seconds from creation."""
+    fingerprint = record.fingerprint if record else ""
+    return IdempotencyRecord(fingerprint, task.created_at + ttl, task.id)
+
+
+# lifecycle -------------------------------------------------------------------------------------
+def settle(
+    task: Task, outcome: str, at: float, code: str | None, message: str | None
+) -> tuple[Task, int]:
+    """``task`` moved to ``outcome`` at ``at``, and the credits to refund."""
+    ended = dataclasses.replace(task, status=outcome, updated_at=max(at, task.created_at))
+    ended.due_at = None
+    if outcome != FAILED:
+        return ended, 0
+    ended.error_code = code or task.error_code
+    ended.error_message = message or task.error_message
+    ended.refunded = task.credits if task.refund_on_failure else 0
+    return ended, ended.refunded
+
+
+def force(
+    task: Task, outcome: str, at: float, code: str | None, message: str | None
+) -> tuple[Task, int] | None:
+    """A processing task completed or failed now, or pinned (outcome "processing");
+    None for a task that has ended (a lifecycle only moves forward)."""
+    if outcome not in (COMPLETED, FAILED, PROCESSING):
+        raise ValueError(f"cannot force a task to {outcome!r}")
+    if task.status != PROCESSING:
+        return None
+    if outcome == PROCESSING:
+        pinned = dataclasses.replace(task)
+        pinned.due_at = None
+        return pinned, 0
+    return settle(task, outcome, at, code, message)
+
+
+# webhooks ----------------------------------------------------------------------------------------
+def start_sending(delivery: Delivery) -> Delivery | None:
+    """A due delivery claimed by one sender, or None if it is not pending."""
+    if delivery.state != "pending":
+        return None
+    return dataclasses.replace(delivery, state="sending", attempts=list(delivery.attempts))
+
+
+def after_attempt(
+    delivery: Delivery, attempt: Attempt, state: str, next_due: float | None
+) -> Delivery:
+    due = delivery.due_at if next_due is None else next_due
+    return dataclasses.replace(
+        delivery, state=state, due_at=due, attempts=[*delivery.attempts, attempt]
+    )
+
+
+# fault rules -------------------------------------------------------------------------------------
+def spend_fault(rule: dict[str, Any]) -> dict[str, Any] | None:
+    """The rule after one firing (``hits`` up, ``times`` down); None once used up."""
+    spent = {**rule, "hits": rule.get("hits", 0) + 1}
+    if spent.get("times") is not None:
+        spent["times"] -= 1
+        if spent["times"] <= 0:
+            return None
+    return spent
+
+
+# upkeep -------------------------------------------------------------------------------------------
+def ledger_fold(
+    opening: int, entries: Iterable[LedgerEntry], live_tasks: set[str]
+) -> tuple[int, int]:
+    """The opening balance after folding the oldest entries whose task is gone,
+    and how many entries were folded (stopping at the first one that holds)."""
+    folded = 0
+    for entry in entries:
+        if not folds(entry, live_tasks):
+            break
+        opening += entry.amount
+        folded += 1
+    return opening, folded

@@ -1,0 +1,163 @@
+"""Accounts, keys, the ledger and rate-limit windows."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from mockserver.engine import rules
+from mockserver.engine.errors import AccountExists, KeyInUse, UnknownAccount
+from mockserver.engine.model import Account, ApiKey, LedgerEntry, Window
+from mockserver.engine.state._base import StateBase, acct, key_name
+from mockserver.engine.store import Tx
+
+
+class AccountState(StateBase):
+    # accounts and keys -----------------------------------------------------------------
+    def create_account(self, account: Account, keys: list[str], at: float) -> Account:
+        name = acct(account.provider, account.id)
+
+        def create(tx: Tx) -> Account:
+            if tx.get("account", name) is not None:
+                raise AccountExists(f"{account.provider} account {account.id!r} exists already")
+            names = [key_name(account.provider, k) for k in keys]
+            taken = [
+                k for k, found in zip(keys, tx.get_many("apikey", names), strict=True) if found
+            ]
+            if taken:
+                raise KeyInUse(f"API key {taken[0]!r} already belongs to another account")
+            stored = dataclasses.replace(account, created_at=at)
+            stored, entry = rules.move_credits(
+                stored, at, "grant", account.credits, task_id=None, note="opening balance"
+            )
+            seq = tx.next_number()
+            tx.put("account", name, stored)
+            tx.add("accounts", name, seq)
+            tx.put("opening", name, 0)
+            self._write_entry(tx, entry)
+            for key, ident in zip(keys, names, strict=True):
+                tx.put("apikey", ident, ApiKey(account.provider, key, account.id))
+                tx.add(f"keys:{name}", ident, tx.next_number())
+            return stored
+
+        created: Account = self.backend.atomically(create)
+        return created
+
+    def get_account(self, provider: str, account_id: str) -> Account | None:
+        found: Account | None = self.backend.read(
+            lambda tx: tx.get("account", acct(provider, account_id))
+        )
+        return found
+
+    def accounts(self, provider: str | None = None) -> list[Account]:
+        def listed(tx: Tx) -> list[Account]:
+            names = [member for member, _ in tx.scan("accounts")]
+            return [a for a in tx.get_many("account", names) if a is not None]
+
+        found: list[Account] = self.backend.read(listed)
+        return [a for a in found if provider in (None, a.provider)]
+
+    def set_credits(
+        self, provider: str, account_id: str, credits: int, at: float, note: str
+    ) -> Account:
+        def adjust(tx: Tx) -> Account:
+            account, entry = rules.adjust(
+                self._account(tx, provider, account_id), credits, at, note
+            )
+            tx.put("account", acct(provider, account_id), account)
+            self._write_entry(tx, entry)
+            return account
+
+        moved: Account = self.backend.atomically(adjust)
+        return moved
+
+    def set_purchased(self, provider: str, account_id: str, purchased: bool) -> Account:
+        def mark(tx: Tx) -> Account:
+            account = self._account(tx, provider, account_id)
+            marked = dataclasses.replace(account, purchased=purchased)
+            tx.put("account", acct(provider, account_id), marked)
+            return marked
+
+        marked: Account = self.backend.atomically(mark)
+        return marked
+
+    def add_key(self, provider: str, account_id: str, key: str) -> ApiKey:
+        ident = key_name(provider, key)
+
+        def add(tx: Tx) -> ApiKey:
+            self._account(tx, provider, account_id)
+            existing: ApiKey | None = tx.get("apikey", ident)
+            if existing and existing.account_id != account_id:
+                raise KeyInUse(f"API key {key!r} already belongs to another account")
+            record = ApiKey(provider, key, account_id)
+            tx.put("apikey", ident, record)
+            if existing is None:
+                tx.add(f"keys:{acct(provider, account_id)}", ident, tx.next_number())
+            return record
+
+        added: ApiKey = self.backend.atomically(add)
+        return added
+
+    def revoke_key(self, provider: str, key: str) -> ApiKey | None:
+        ident = key_name(provider, key)
+
+        def revoke(tx: Tx) -> ApiKey | None:
+            record: ApiKey | None = tx.get("apikey", ident)
+            if record is None:
+                return None
+            revoked = dataclasses.replace(record, revoked=True)
+            tx.put("apikey", ident, revoked)
+            return revoked
+
+        found: ApiKey | None = self.backend.atomically(revoke)
+        return found
+
+    def keys_of(self, provider: str, account_id: str) -> list[ApiKey]:
+        def listed(tx: Tx) -> list[ApiKey]:
+            names = [m for m, _ in tx.scan(f"keys:{acct(provider, account_id)}")]
+            return [k for k in tx.get_many("apikey", names) if k is not None]
+
+        found: list[ApiKey] = self.backend.read(listed)
+        return found
+
+    def resolve_key(self, provider: str, key: str) -> ApiKey | None:
+        found: ApiKey | None = self.backend.read(
+            lambda tx: tx.get("apikey", key_name(provider, key))
+        )
+        return found
+
+    def ledger(self, provider: str, account_id: str) -> tuple[int, list[LedgerEntry]]:
+        """The opening balance and every entry since (older entries folded in)."""
+        name = acct(provider, account_id)
+
+        def read(tx: Tx) -> tuple[int, list[LedgerEntry]]:
+            opening = tx.get("opening", name)
+            if opening is None:
+                raise UnknownAccount(f"no {provider} account {account_id!r}")
+            keys = [m for m, _ in tx.scan(f"ledger:{name}")]
+            return int(opening), [e for e in tx.get_many("ledger", keys) if e is not None]
+
+        found: tuple[int, list[LedgerEntry]] = self.backend.read(read)
+        return found
+
+    # rate limits ------------------------------------------------------------------------
+    def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
+        """Admit one request into every window at once, or into none and return
+        the seconds until all of them have room. Refused requests are not counted;
+        with ``record=False`` nothing is counted either (a look, not an admission)."""
+        buckets = [w.bucket for w in windows]
+
+        def decide(tx: Tx) -> float | None:
+            admitted = [times or [] for times in tx.get_many("window", buckets)]
+            kept, wait = rules.admit(windows, admitted, now, record)
+            if wait is None and record:
+                for bucket, times in zip(buckets, kept, strict=True):
+                    tx.put("window", bucket, times)
+                    tx.add("windows", bucket, times[-1])
+            return wait
+
+        if not record:
+            looked: float | None = self.backend.read(decide)
+            return looked
+        wait: float | None = self.backend.atomically(decide)
+        return wait
