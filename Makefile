@@ -20,8 +20,13 @@ serve: $(STAMP)
 	$(BIN)/seedance-mock serve $(ARGS)
 
 ## test: lint, type-check and run every test (what CI runs)
-test: lint redis-server
+test: lint redis-server browser
 	$(BIN)/python -m pytest $(ARGS)
+
+## browser: install Debian's chromium when missing (the dashboard tests drive it headless)
+.PHONY: browser
+browser:
+	@sh tests/dashboard/install_browser.sh
 
 ## redis-server: install Debian's redis-server when missing (the tests start their own on a free port)
 .PHONY: redis-server

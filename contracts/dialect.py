@@ -2,9 +2,9 @@
 
 The operations, where a new task's id sits, where a polled task sits, its
 lifecycle states and the error a fault can cause all come from api.json and
-schema.json. Three facts the spec states only in prose are named in
-``_FIELDS`` below: which response field carries the charge, the refund or the
-net consumption, and where an error body keeps its code.
+schema.json; which response field carries the charge, the refund or the net
+consumption, and where an error body keeps its code, from the schema's
+``x-role`` annotations ("charge", "refund", "net-charge", "error-code").
 """
 
 from __future__ import annotations
@@ -35,13 +35,45 @@ class _Fields:
     error_code: Pointer
 
 
-# The spec ties no response field to the price table (an x-charge annotation
-# in schema.json would let this table go): document 000's credits_used and
-# credits_refunded, document 004's consumed_credits.
-_FIELDS = {
-    "seedance2ai": _Fields("credits_used", "credits_refunded", None, ("error", "code")),
-    "seedanceapi": _Fields(None, None, "consumed_credits", ("error",)),
-}
+def _fields(spec: ProviderSpec) -> _Fields:
+    """The response fields the schema marks with an ``x-role``."""
+
+    def field(role: str) -> str | None:
+        found = _role(spec, spec.schema["$defs"][TASK], role, set())
+        return found[-1] if found else None
+
+    error_code = _role(spec, spec.schema["$defs"][ERROR], "error-code", set())
+    if error_code is None:
+        raise LookupError(f"{spec.name}: no x-role error-code in the Error schema")
+    return _Fields(field("charge"), field("refund"), field("net-charge"), error_code)
+
+
+def _role(
+    spec: ProviderSpec, schema: Mapping[str, Any], role: str, seen: set[str]
+) -> Pointer | None:
+    """Where in a body of ``schema`` the property marked ``x-role: role`` sits."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref not in seen:
+        seen.add(ref)
+        target: Any = spec.schema
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        found = _role(spec, target, role, seen) if isinstance(target, Mapping) else None
+        if found is not None:
+            return found
+    for name, sub in schema.get("properties", {}).items():
+        if isinstance(sub, Mapping):
+            if sub.get("x-role") == role:
+                return (name,)
+            inner = _role(spec, sub, role, seen)
+            if inner is not None:
+                return (name, *inner)
+    for keyword in ("oneOf", "anyOf", "allOf"):
+        for variant in schema.get(keyword, []):
+            found = _role(spec, variant, role, seen)
+            if found is not None:
+                return found
+    return None
 
 
 def dig(value: Any, pointer: Pointer) -> Any:
@@ -59,7 +91,7 @@ class ProviderAPI:
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec
         self.name = spec.name
-        self.fields = _FIELDS[spec.name]
+        self.fields = _fields(spec)
         self.submit = next(op for op in spec.operations.values() if op.body)
         self.poll = next(op for op in spec.operations.values() if op.query or op.path_parameters)
         ref = f"#/$defs/{TASK_ID}"

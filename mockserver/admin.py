@@ -1,9 +1,10 @@
-"""The control API under /__admin: reproduce any edge case on demand.
+"""The control API under /__admin: HTTP over the runtime's ``Control``.
 
 These paths are a stable contract (extend, never rename). Every answer is
-JSON; errors are ``{"error": {"code", "message"}}``. When an admin token is
-configured every call must carry it as ``Authorization: Bearer <token>`` (or
-``X-Admin-Token``), compared in constant time.
+JSON; errors are ``{"error": {"code", "message"}}``, the status chosen by the
+class of the refusal (ERRORS). When an admin token is configured every call
+must carry it as ``Authorization: Bearer <token>`` (or ``X-Admin-Token``),
+compared in constant time.
 """
 
 from __future__ import annotations
@@ -14,14 +15,36 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from mockserver.control import Control
 from mockserver.engine.clock import format_instant
-from mockserver.engine.errors import KeyInUse, TaskNotFound, UnknownAccount
-from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Account, Delivery, Task
-from mockserver.faults import error_names, parse_rule
+from mockserver.engine.errors import (
+    AccountExists,
+    ControlError,
+    InvalidControlValue,
+    KeyInUse,
+    TaskAlreadyEnded,
+    UnknownAccount,
+    UnknownFault,
+    UnknownKey,
+    UnknownTask,
+)
+from mockserver.engine.model import FAILED, Account, ApiKey, Delivery, Task
 from mockserver.providers._http import json_response
 from mockserver.providers.context import current_runtime
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__admin")
+
+#: how each refusal of the control plane is answered: status and code
+ERRORS: dict[type[ControlError], tuple[int, str]] = {
+    InvalidControlValue: (400, "invalid_request"),
+    UnknownAccount: (404, "not_found"),
+    UnknownKey: (404, "not_found"),
+    UnknownTask: (404, "not_found"),
+    UnknownFault: (404, "not_found"),
+    AccountExists: (409, "conflict"),
+    KeyInUse: (409, "conflict"),
+    TaskAlreadyEnded: (409, "conflict"),
+}
 
 
 class AdminError(Exception):
@@ -35,17 +58,32 @@ def _admin_error(error: AdminError) -> Response:
     return json_response({"error": {"code": error.code, "message": error.message}}, error.status)
 
 
-@blueprint.before_request
-def _require_token() -> None:
+@blueprint.errorhandler(ControlError)
+def _refused(error: ControlError) -> Response:
+    status, code = next(v for k, v in ERRORS.items() if isinstance(error, k))
+    return json_response({"error": {"code": code, "message": str(error)}}, status)
+
+
+def token_given() -> bool:
+    """Whether this request may use the control plane (no token set, or the right one)."""
     token = current_runtime().config.admin_token
     if not token:
-        return
+        return True
     given = request.headers.get("X-Admin-Token") or ""
     scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         given = given or bearer.strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+@blueprint.before_request
+def _require_token() -> None:
+    if not token_given():
         raise AdminError(401, "unauthorized", "The control API needs the admin token.")
+
+
+def _control() -> Control:
+    return current_runtime().control
 
 
 def _body() -> dict[str, Any]:
@@ -59,8 +97,8 @@ def _iso(seconds: float | None) -> str | None:
     return None if seconds is None else format_instant(seconds)
 
 
-def account_json(account: Account) -> dict[str, Any]:
-    keys = current_runtime().store.keys_of(account.provider, account.id)
+# renderings ---------------------------------------------------------------------------------
+def account_json(account: Account, keys: list[ApiKey]) -> dict[str, Any]:
     return {
         "provider": account.provider,
         "id": account.id,
@@ -71,7 +109,14 @@ def account_json(account: Account) -> dict[str, Any]:
     }
 
 
+def _account(provider: str, account_id: str) -> Response:
+    accounts = _control().accounts
+    found = accounts.get(provider, account_id)
+    return json_response(account_json(found, accounts.keys(provider, account_id)))
+
+
 def task_json(task: Task) -> dict[str, Any]:
+    video, frame = _control().tasks.media_urls(task)
     return {
         "id": task.id,
         "provider": task.provider,
@@ -86,6 +131,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "params": task.params,
         "seed": task.seed,
         "media": dataclasses.asdict(task.media),
+        "outputs": {"video_url": video, "last_frame_url": frame},
         "callback_url": task.callback_url,
         "error": {"code": task.error_code, "message": task.error_message}
         if task.status == FAILED
@@ -107,98 +153,73 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-# reset and clock --------------------------------------------------------------
+# reset and clock --------------------------------------------------------------------------------
 @blueprint.post("/reset")
 def reset() -> Response:
-    runtime = current_runtime()
-    runtime.reset()
-    return json_response({"reset": True, "now": runtime.clock.iso()})
+    _control().reset()
+    return json_response({"reset": True, "now": _control().clock()["now"]})
 
 
 @blueprint.get("/clock")
 def clock() -> Response:
-    c = current_runtime().clock
-    return json_response({"now": c.iso(), "mode": c.mode, "time_scale": c.time_scale})
+    return json_response(_control().clock())
 
 
 @blueprint.post("/clock/advance")
 def advance() -> Response:
-    seconds = _body().get("seconds")
-    if (
-        not isinstance(seconds, (int, float))
-        or isinstance(seconds, bool)
-        or not 0 <= seconds <= 10**9
-    ):
-        raise AdminError(400, "invalid_request", "seconds must be a number >= 0.")
-    runtime = current_runtime()
-    runtime.clock.advance(float(seconds))
-    return json_response({"now": runtime.clock.iso()})
+    _control().advance(_body().get("seconds"))
+    return json_response({"now": _control().clock()["now"]})
 
 
-# accounts -----------------------------------------------------------------------
-def _account(provider: str, account_id: str) -> Account:
-    account = current_runtime().store.get_account(provider, account_id)
-    if account is None:
-        raise AdminError(404, "not_found", f"No {provider} account {account_id!r}.")
-    return account
-
-
+# accounts -----------------------------------------------------------------------------------------
 @blueprint.post("/accounts")
 def create_account() -> Response:
     data = _body()
-    keys = data.get("keys", [])
-    try:
-        if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
-            raise ValueError("keys must be a list of non-empty strings")
-        credits = data.get("credits", 0)
-        if not isinstance(credits, int) or isinstance(credits, bool):
-            raise ValueError("credits must be a whole number")
-        if not isinstance(data.get("id"), str) or not data["id"]:
-            raise ValueError("id must be a non-empty string")
-        account = current_runtime().simulation.create_account(
-            str(data.get("provider")), data["id"], credits, keys, bool(data.get("purchased", True))
-        )
-    except KeyInUse as exc:
-        raise AdminError(409, "conflict", str(exc)) from exc
-    except ValueError as exc:
-        status, code = (409, "conflict") if "exists" in str(exc) else (400, "invalid_request")
-        raise AdminError(status, code, str(exc)) from exc
-    return json_response(account_json(account), 201)
+    account = _control().accounts.create(
+        str(data.get("provider")),
+        data.get("id"),  # type: ignore[arg-type]  # checked by the control
+        data.get("credits", 0),
+        data.get("keys", []),
+        bool(data.get("purchased", True)),
+    )
+    keys = _control().accounts.keys(account.provider, account.id)
+    return json_response(account_json(account, keys), 201)
 
 
 @blueprint.get("/accounts")
 def list_accounts() -> Response:
-    accounts = current_runtime().store.accounts(request.args.get("provider"))
-    return json_response({"accounts": [account_json(a) for a in accounts]})
+    accounts = _control().accounts
+    found = accounts.list(request.args.get("provider"))
+    return json_response(
+        {"accounts": [account_json(a, accounts.keys(a.provider, a.id)) for a in found]}
+    )
 
 
 @blueprint.get("/accounts/<provider>/<account_id>")
 def get_account(provider: str, account_id: str) -> Response:
-    return json_response(account_json(_account(provider, account_id)))
+    return _account(provider, account_id)
 
 
 @blueprint.patch("/accounts/<provider>/<account_id>")
 def update_account(provider: str, account_id: str) -> Response:
     data = _body()
-    store, now = current_runtime().store, current_runtime().clock.now()
-    _account(provider, account_id)
-    if "credits" in data:
-        credits = data["credits"]
-        if not isinstance(credits, int) or isinstance(credits, bool) or credits < 0:
-            raise AdminError(400, "invalid_request", "credits must be a whole number >= 0.")
-        store.set_credits(provider, account_id, credits, now, "set through the control API")
-    if "purchased" in data:
-        current_runtime().simulation.set_purchased(provider, account_id, bool(data["purchased"]))
-    return json_response(account_json(_account(provider, account_id)))
+    purchased = data.get("purchased")
+    _control().accounts.update(
+        provider,
+        account_id,
+        credits=data.get("credits"),
+        purchased=None if purchased is None else bool(purchased),
+    )
+    return _account(provider, account_id)
 
 
 @blueprint.get("/accounts/<provider>/<account_id>/ledger")
 def ledger(provider: str, account_id: str) -> Response:
-    account = _account(provider, account_id)
-    opening, entries = current_runtime().store.ledger(provider, account_id)
+    accounts = _control().accounts
+    opening, entries = accounts.ledger(provider, account_id)
     return json_response(
         {
-            "balance": account.credits,
+            "balance": accounts.get(provider, account_id).credits,
             "opening": opening,
             "entries": [{**dataclasses.asdict(e), "at": _iso(e.at)} for e in entries],
         }
@@ -207,116 +228,81 @@ def ledger(provider: str, account_id: str) -> Response:
 
 @blueprint.post("/accounts/<provider>/<account_id>/keys")
 def add_key(provider: str, account_id: str) -> Response:
-    key = _body().get("key")
-    if not isinstance(key, str) or not key:
-        raise AdminError(400, "invalid_request", "key must be a non-empty string.")
-    try:
-        current_runtime().store.add_key(provider, account_id, key)
-    except UnknownAccount as exc:
-        raise AdminError(404, "not_found", str(exc)) from exc
-    except KeyInUse as exc:
-        raise AdminError(409, "conflict", str(exc)) from exc
-    return json_response(account_json(_account(provider, account_id)), 201)
+    _control().accounts.add_key(provider, account_id, _body().get("key"))  # type: ignore[arg-type]
+    response = _account(provider, account_id)
+    response.status_code = 201
+    return response
 
 
 @blueprint.delete("/accounts/<provider>/<account_id>/keys/<key>")
 def revoke_key(provider: str, account_id: str, key: str) -> Response:
-    store = current_runtime().store
-    record = store.resolve_key(provider, key)
-    if record is None or record.account_id != account_id:
-        raise AdminError(404, "not_found", "No such key on this account.")
-    store.revoke_key(provider, key)
-    return json_response(account_json(_account(provider, account_id)))
+    _control().accounts.revoke_key(provider, key, account=account_id)
+    return _account(provider, account_id)
 
 
-# faults -------------------------------------------------------------------------
+# faults -----------------------------------------------------------------------------------------
 @blueprint.post("/faults")
 def add_fault() -> Response:
-    runtime = current_runtime()
-    data = _body()
-    provider = data.get("provider")
-    specs = [runtime.specs[provider]] if provider in runtime.specs else list(runtime.specs.values())
-    if provider is not None and provider not in runtime.specs:
-        raise AdminError(400, "invalid_request", f"unknown provider {provider!r}")
-    try:
-        rule = runtime.faults.add(parse_rule(data, error_names(specs)))
-    except ValueError as exc:
-        raise AdminError(400, "invalid_request", str(exc)) from exc
-    return json_response(rule.describe(), 201)
+    return json_response(_control().faults.add(_body()).describe(), 201)
 
 
 @blueprint.get("/faults")
 def list_faults() -> Response:
-    return json_response({"faults": [r.describe() for r in current_runtime().faults.rules()]})
+    return json_response({"faults": [r.describe() for r in _control().faults.list()]})
 
 
 @blueprint.delete("/faults/<rule_id>")
 def remove_fault(rule_id: str) -> Response:
-    if not current_runtime().faults.remove(rule_id):
-        raise AdminError(404, "not_found", f"No fault {rule_id!r}.")
+    _control().faults.remove_existing(rule_id)
     return json_response({"removed": rule_id})
 
 
 @blueprint.delete("/faults")
 def clear_faults() -> Response:
-    current_runtime().faults.clear()
+    _control().faults.clear()
     return json_response({"removed": "all"})
 
 
-# tasks ----------------------------------------------------------------------------
+# tasks -----------------------------------------------------------------------------------------
 @blueprint.get("/tasks")
 def list_tasks() -> Response:
-    runtime = current_runtime()
-    runtime.simulation.settle_due()
-    limit = request.args.get("limit", default=100, type=int)
-    tasks = runtime.store.tasks(request.args.get("provider"), request.args.get("account"), limit)
-    status = request.args.get("status")
-    return json_response({"tasks": [task_json(t) for t in tasks if status in (None, t.status)]})
+    args = request.args
+    tasks = _control().tasks.list(
+        args.get("provider"),
+        args.get("account"),
+        args.get("status"),
+        args.get("limit", default=100, type=int),
+    )
+    return json_response({"tasks": [task_json(t) for t in tasks]})
 
 
 @blueprint.get("/tasks/<task_id>")
 def get_task(task_id: str) -> Response:
-    runtime = current_runtime()
-    runtime.simulation.settle_due()
-    task = runtime.store.get_task(task_id)
-    if task is None:
-        raise AdminError(404, "not_found", f"No task {task_id!r}.")
-    return json_response(task_json(task))
-
-
-def _force(
-    task_id: str, outcome: str, code: str | None = None, message: str | None = None
-) -> Response:
-    try:
-        task = current_runtime().simulation.force(task_id, outcome, code, message)
-    except TaskNotFound as exc:
-        raise AdminError(404, "not_found", f"No task {task_id!r}.") from exc
-    except ValueError as exc:
-        raise AdminError(409, "conflict", str(exc)) from exc
-    return json_response(task_json(task))
+    return json_response(task_json(_control().tasks.get(task_id)))
 
 
 @blueprint.post("/tasks/<task_id>/complete")
 def complete_task(task_id: str) -> Response:
-    return _force(task_id, COMPLETED)
+    return json_response(task_json(_control().tasks.complete(task_id)))
 
 
 @blueprint.post("/tasks/<task_id>/fail")
 def fail_task(task_id: str) -> Response:
     data = _body()
-    return _force(task_id, FAILED, data.get("code"), data.get("message"))
+    failed = _control().tasks.fail(task_id, data.get("message"), data.get("code"))
+    return json_response(task_json(failed))
 
 
 @blueprint.post("/tasks/<task_id>/stall")
 def stall_task(task_id: str) -> Response:
-    return _force(task_id, PROCESSING)
+    return json_response(task_json(_control().tasks.stall(task_id)))
 
 
-# journal and webhooks -----------------------------------------------------------------
+# journal and webhooks ---------------------------------------------------------------------------
 @blueprint.get("/journal")
 def journal() -> Response:
     args = request.args
-    entries = current_runtime().journal.entries(
+    entries = _control().journal(
         provider=args.get("provider"),
         path=args.get("path"),
         status=args.get("status", type=int),
@@ -328,14 +314,12 @@ def journal() -> Response:
 
 @blueprint.delete("/journal")
 def clear_journal() -> Response:
-    current_runtime().journal.clear()
+    _control().clear_journal()
     return json_response({"cleared": True})
 
 
 @blueprint.get("/webhooks")
 def webhooks() -> Response:
     args = request.args
-    found = current_runtime().store.deliveries(
-        args.get("provider"), args.get("account"), args.get("task_id")
-    )
+    found = _control().deliveries(args.get("provider"), args.get("account"), args.get("task_id"))
     return json_response({"deliveries": [delivery_json(d) for d in found]})

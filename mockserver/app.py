@@ -1,23 +1,23 @@
-"""``create_app(config)``: a fresh simulator serving both providers.
+"""``create_app(config)``: a fresh simulator serving every provider.
 
 Routes come from spec/<provider>/api.json: each operation is bound to the
-function of the same name in mockserver/providers/<provider>.py, so every
-documented operation has a route and every route an operation. Views, error
-renderers and request hooks are bound to the app's runtime when it is built.
+function of the same name in the provider's skin module, so every documented
+operation has a route and every route an operation. Views, error renderers and
+request hooks are bound to the app's runtime when it is built. Nothing here
+names a provider.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import posixpath
-from types import ModuleType
 
 from flask import Blueprint, Flask, Response, request, send_file
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from mockserver.admin import blueprint as admin_blueprint
 from mockserver.config import Config
+from mockserver.dashboard import blueprint as dashboard_blueprint
 from mockserver.engine.errors import (
     InternalError,
     PayloadTooLarge,
@@ -27,39 +27,43 @@ from mockserver.engine.errors import (
 from mockserver.engine.errors import (
     MethodNotAllowed as MethodNotAllowedError,
 )
-from mockserver.hooks import DROPPED_HEADER, ProviderHooks
-from mockserver.providers import seedance2ai, seedanceapi
+from mockserver.hooks import DROPPED_HEADER, RequestHooks
+from mockserver.providers import Provider
 from mockserver.providers._http import json_response
 from mockserver.providers.context import EXTENSION
 from mockserver.runtime import Runtime
 
-__all__ = ["DROPPED_HEADER", "PROVIDER_MODULES", "create_app", "render_outside_routes"]
+__all__ = ["DROPPED_HEADER", "create_app", "render_outside_routes"]
 
 log = logging.getLogger("seedance_mock")
 
-PROVIDER_MODULES: dict[str, ModuleType] = {
-    "seedance2ai": seedance2ai,
-    "seedanceapi": seedanceapi,
+#: the status of each condition where no provider owns the path (the control
+#: API's own envelope, {"error": {"code": <condition>, "message"}})
+PLAIN_STATUS = {
+    "invalid_request": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "route_not_found": 404,
+    "method_not_allowed": 405,
+    "payload_too_large": 413,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "service_busy": 503,
 }
 
 
-def _path_prefix(runtime: Runtime, name: str) -> str:
-    """The path every operation of a provider starts with ("/api/v1", "/v1")."""
-    return posixpath.commonpath([op.path for op in runtime.specs[name].operations.values()])
-
-
-def _provider_blueprint(name: str, module: ModuleType, runtime: Runtime) -> Blueprint:
-    blueprint = Blueprint(name, __name__)
-    for operation in runtime.specs[name].operations.values():
+def _provider_blueprint(provider: Provider, runtime: Runtime) -> Blueprint:
+    blueprint = Blueprint(provider.name, __name__)
+    for operation in provider.spec.operations.values():
         blueprint.add_url_rule(
             operation.flask_rule,
             endpoint=operation.name,
-            view_func=functools.partial(getattr(module, operation.name), runtime),
+            view_func=functools.partial(provider.view(operation.name), runtime),
             methods=[operation.method],
             provide_automatic_options=False,  # OPTIONS is undocumented: 405 in the envelope
         )
     blueprint.register_error_handler(
-        SimulatorError, functools.partial(module.render_error, runtime)
+        SimulatorError, functools.partial(provider.render_error, runtime)
     )
     return blueprint
 
@@ -80,7 +84,7 @@ def _media_blueprint(runtime: Runtime) -> Blueprint:
 
 
 def plain_json_error(error: HTTPException) -> Response:
-    """Outside both providers (the control API, media, unknown roots): still JSON."""
+    """Outside every provider (the control API, media, unknown roots): still JSON."""
     status = error.code or 500
     names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     body = {"error": {"code": names.get(status, "error"), "message": error.description}}
@@ -90,24 +94,30 @@ def plain_json_error(error: HTTPException) -> Response:
     return response
 
 
-def render_outside_routes(
-    runtime: Runtime, hooks: ProviderHooks, error: SimulatorError
-) -> Response:
-    """A condition raised where no provider view ran (a fault on an unknown path,
-    a crash, an unparsable request): the envelope of the provider owning the path."""
-    module = hooks.provider_for(request.path) or seedance2ai
-    response: Response = module.render_error(runtime, error)
+def render_outside_routes(runtime: Runtime, error: SimulatorError) -> Response:
+    """A condition raised where no provider view ran (a fault, a crash, an
+    unparsable request): the envelope of the provider owning the path, else the
+    control API's plain one."""
+    provider = runtime.provider_for(request.path)
+    if provider is not None:
+        return provider.render_error(runtime, error)
+    status = PLAIN_STATUS.get(error.condition, 500)
+    message = error.message or error.condition.replace("_", " ").capitalize() + "."
+    response = json_response({"error": {"code": error.condition, "message": message}}, status)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(max(1, int(retry_after)))
     return response
 
 
-def _http_error(runtime: Runtime, hooks: ProviderHooks, error: HTTPException) -> Response:
+def _http_error(runtime: Runtime, error: HTTPException) -> Response:
     """Unknown paths, wrong methods and huge bodies, in the provider's envelope."""
-    if hooks.provider_for(request.path) is None:
+    if runtime.provider_for(request.path) is None:
         return plain_json_error(error)
     if isinstance(error, MethodNotAllowed):
         allowed = sorted(set(error.valid_methods or []) - {"HEAD", "OPTIONS"})
         message = f"{request.method} is not allowed on {request.path}; use {' or '.join(allowed)}."
-        response = render_outside_routes(runtime, hooks, MethodNotAllowedError(message))
+        response = render_outside_routes(runtime, MethodNotAllowedError(message))
         response.headers["Allow"] = ", ".join(allowed)
         return response
     mapped: SimulatorError
@@ -117,13 +127,13 @@ def _http_error(runtime: Runtime, hooks: ProviderHooks, error: HTTPException) ->
         mapped = RouteNotFound(f"No endpoint {request.method} {request.path}.")
     else:
         mapped = InternalError(error.description)
-    return render_outside_routes(runtime, hooks, mapped)
+    return render_outside_routes(runtime, mapped)
 
 
-def _crash(runtime: Runtime, hooks: ProviderHooks, error: Exception) -> Response:
+def _crash(runtime: Runtime, error: Exception) -> Response:
     """Never a stack trace: an unexpected exception is the provider's internal_error."""
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return render_outside_routes(runtime, hooks, InternalError("Unexpected server-side failure."))
+    return render_outside_routes(runtime, InternalError("Unexpected server-side failure."))
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -133,28 +143,20 @@ def create_app(config: Config | None = None) -> Flask:
     # No redirects from the router: werkzeug would answer "//" in a path (also a
     # decoded %2F) with an HTML 308 to the merged path; here it is an unknown path.
     app.url_map.merge_slashes = False
-    payloads = {
-        name: module.webhook_payload
-        for name, module in PROVIDER_MODULES.items()
-        if hasattr(module, "webhook_payload")
-    }
-    runtime = Runtime(config, payloads)
+    runtime = Runtime(config)
     app.extensions[EXTENSION] = runtime
-    prefixes = {name: _path_prefix(runtime, name) for name in PROVIDER_MODULES}
-    hooks = ProviderHooks(runtime, prefixes, PROVIDER_MODULES)
-    app.extensions[EXTENSION + ".hooks"] = hooks
+    hooks = RequestHooks(runtime)
     app.config["MAX_CONTENT_LENGTH"] = (
         max(s.profile.max_body_bytes for s in runtime.specs.values()) * 4
     )
-    for name, module in PROVIDER_MODULES.items():
-        app.register_blueprint(_provider_blueprint(name, module, runtime))
+    for provider in runtime.providers.values():
+        app.register_blueprint(_provider_blueprint(provider, runtime))
     app.register_blueprint(_media_blueprint(runtime))
     app.register_blueprint(admin_blueprint)
-    app.register_error_handler(HTTPException, functools.partial(_http_error, runtime, hooks))
-    app.register_error_handler(
-        SimulatorError, functools.partial(render_outside_routes, runtime, hooks)
-    )
-    app.register_error_handler(Exception, functools.partial(_crash, runtime, hooks))
+    app.register_blueprint(dashboard_blueprint)
+    app.register_error_handler(HTTPException, functools.partial(_http_error, runtime))
+    app.register_error_handler(SimulatorError, functools.partial(render_outside_routes, runtime))
+    app.register_error_handler(Exception, functools.partial(_crash, runtime))
     app.before_request(hooks.before)
     app.after_request(hooks.after)
 

@@ -1,6 +1,7 @@
 """The ``seedance-mock`` command line.
 
-Every ``serve`` flag has an environment variable (SEEDANCE_MOCK_<FLAG>) and a
+Every ``serve`` flag comes from a settings field (Config, ServeOptions; see
+settings.py) and has an environment variable (SEEDANCE_MOCK_<FLAG>) and a
 documented default; a flag beats its variable.
 """
 
@@ -15,67 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from mockserver import contract_cli
-from mockserver.config import Config, load_accounts, merge_settings, parse_setting
-from mockserver.engine.clock import MODES
+from mockserver.config import Config
+from mockserver.settings import add_flags, from_args
 from mockserver.spec import PROFILES, PROVIDERS, export_openapi, load_provider
-
-ENV_PREFIX = "SEEDANCE_MOCK_"
-
-
-def _env(name: str, default: Any = None) -> Any:
-    return os.environ.get(ENV_PREFIX + name, default)
-
-
-def _flag(
-    parser: argparse.ArgumentParser, flag: str, help_text: str, default: Any = None, **kw: Any
-) -> None:
-    """Add ``--flag`` whose default comes from SEEDANCE_MOCK_FLAG, then ``default``."""
-    env = flag.lstrip("-").upper().replace("-", "_")
-    shown = "" if default is None else f" (default: {default})"
-    parser.add_argument(
-        flag, default=_env(env, default), help=f"{help_text}{shown}. Env: {ENV_PREFIX}{env}.", **kw
-    )
-
-
-def _split_env(name: str, separator: str) -> list[str]:
-    return [item.strip() for item in _env(name, "").split(separator) if item.strip()]
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    settings = [parse_setting(s) for s in _split_env("SET", ";") + list(args.set or [])]
-    allowed = _split_env("WEBHOOK_ALLOW", ",") + list(args.webhook_allow or [])
-    return Config(
-        profile=args.profile,
-        clock=args.clock,
-        time_scale=float(args.time_scale),
-        clock_start=args.clock_start,
-        seed=None if args.seed in (None, "") else int(args.seed),
-        accounts=load_accounts(args.accounts) if args.accounts else None,
-        admin_token=args.admin_token or None,
-        overrides=merge_settings(*settings),
-        webhook_allow=tuple(allowed),
-        media_base_url=args.media_base_url,
-        media_cache_dir=args.media_cache_dir,
-        journal_size=int(args.journal_size),
-        store=args.store,
-        auth_failure_limit=int(args.auth_failure_limit),
-    )
 
 
 def _serve(args: argparse.Namespace) -> int:
     from mockserver.serve import RefusedToStart, ServeOptions, serve
 
     try:
-        config = config_from_args(args)
-        options = ServeOptions(
-            host=args.host,
-            port=int(args.port),
-            threads=None if args.threads in (None, "") else int(args.threads),
-            access_log=bool(args.access_log),
-            workers=int(args.workers),
-            server=args.server,
-        )
-        serve(options, config)
+        serve(from_args(ServeOptions, args), from_args(Config, args))
     except (RefusedToStart, ValueError, OSError) as exc:
         print(f"seedance-mock: {exc}", file=sys.stderr)
         return 2
@@ -83,118 +33,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _add_serve(commands: Any) -> None:
+    from mockserver.serve import ServeOptions
+
     serve = commands.add_parser(
         "serve",
-        help="run the simulator for both providers",
-        description="Run seedance2ai (/api/v1/...) and seedanceapi (/v1/...) in one server, "
-        "with the control API under /__admin. Stops cleanly on Ctrl-C or SIGTERM.",
+        help="run the simulator for every provider",
+        description="Run every provider's API in one server (paths in the banner), with the "
+        "control API under /__admin. Stops cleanly on Ctrl-C or SIGTERM. Every flag also "
+        "reads an environment variable; a flag beats its variable.",
     )
-    _flag(
-        serve,
-        "--host",
-        "address to listen on; anything but loopback needs --admin-token",
-        "127.0.0.1",
-    )
-    _flag(serve, "--port", "port to listen on; 0 picks a free one", 8000)
-    _flag(
-        serve,
-        "--clock",
-        "real: time passes (times --time-scale); manual: only /__admin/clock/advance moves it",
-        "real",
-        choices=MODES,
-    )
-    _flag(
-        serve,
-        "--time-scale",
-        "how many simulated seconds pass per real second (60 = a minute per second)",
-        1.0,
-    )
-    _flag(serve, "--clock-start", "ISO 8601 instant the clock starts at (default: now)")
-    _flag(
-        serve,
-        "--profile",
-        "documented: what the provider documents say; observed: the quirks users saw live "
-        "(spec/DECISIONS.md)",
-        "documented",
-        choices=PROFILES,
-    )
-    _flag(
-        serve,
-        "--accounts",
-        "YAML or JSON file of accounts to create at start and on reset: "
-        "[{provider, id, credits, keys}] (default: one demo account per provider)",
-    )
-    _flag(
-        serve,
-        "--seed",
-        "seed for every random choice (task ids, timings, output seeds), for reproducible runs",
-    )
-    _flag(
-        serve,
-        "--admin-token",
-        "token required as 'Authorization: Bearer TOKEN' on /__admin (required off loopback)",
-    )
-    _flag(
-        serve,
-        "--media-base-url",
-        "base URL put in output links (default: the host the client called)",
-    )
-    _flag(
-        serve,
-        "--media-cache-dir",
-        "directory for generated MP4/PNG files (default: a temporary directory)",
-    )
-    _flag(serve, "--journal-size", "how many recent requests the journal keeps", 1000)
-    _flag(
-        serve,
-        "--threads",
-        "request threads per worker (default: 16 with gunicorn, 1 with granian)",
-    )
-    _flag(
-        serve,
-        "--server",
-        "the WSGI server: gunicorn (threads per worker; unparsable requests answered in the "
-        "provider's envelope) or granian (about 3x the requests per second, for load tests; one "
-        "thread per worker, so a latency fault delays the worker's other requests)",
-        "gunicorn",
-        choices=("gunicorn", "granian"),
-    )
-    _flag(
-        serve,
-        "--auth-failure-limit",
-        "failed authentications allowed per client address per minute before 429 (0: no limit)",
-        60,
-    )
-    _flag(
-        serve,
-        "--store",
-        "where state lives: memory (one process), sqlite:PATH (workers on one host; survives "
-        "restarts) or redis://HOST:PORT/DB (several hosts)",
-        "memory",
-    )
-    _flag(serve, "--workers", "worker processes; more than 1 needs a sqlite or redis store", 1)
-    serve.add_argument(
-        "--access-log",
-        action="store_true",
-        default=bool(_env("ACCESS_LOG")),
-        help="log every request to standard output. Env: SEEDANCE_MOCK_ACCESS_LOG.",
-    )
-    serve.add_argument(
-        "--set",
-        action="append",
-        metavar="PROVIDER.SECTION.KEY=VALUE",
-        help="override a value of spec/PROVIDER/profile.json, "
-        "e.g. seedance2ai.refunds.on_failure=false "
-        "(repeatable; values are JSON or strings). Env: SEEDANCE_MOCK_SET, ';'-separated.",
-    )
-    serve.add_argument(
-        "--webhook-allow",
-        action="append",
-        metavar="HOST",
-        help="also deliver webhooks to HOST (repeatable; '*' allows any). "
-        "Loopback is always allowed. "
-        "Env: SEEDANCE_MOCK_WEBHOOK_ALLOW, comma-separated.",
-    )
+    add_flags(serve, ServeOptions)
+    add_flags(serve, Config)
     serve.set_defaults(run=_serve)
 
 

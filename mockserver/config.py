@@ -6,19 +6,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mockserver.spec import PROFILES, PROVIDERS
-
-#: the keys created when no accounts file is given (printed by ``serve``)
-DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
-    {"provider": "seedance2ai", "id": "demo", "credits": 10000, "keys": ["sk_live_demo"]},
-    {"provider": "seedanceapi", "id": "demo", "credits": 10000, "keys": ["sa_demo_key"]},
-)
+from mockserver.engine.clock import MODES
+from mockserver.settings import setting
+from mockserver.spec import PROFILES
 
 
 @dataclass(frozen=True)
@@ -36,8 +32,8 @@ class AccountSeed:
         unknown = set(data) - {"provider", "id", "credits", "keys", "purchased"}
         if unknown:
             raise ValueError(f"unknown account field(s): {', '.join(sorted(unknown))}")
-        if data.get("provider") not in PROVIDERS:
-            raise ValueError(f"account provider must be one of {', '.join(PROVIDERS)}")
+        if not isinstance(data.get("provider"), str) or not data["provider"]:
+            raise ValueError("account provider must be a provider name")
         credits = data.get("credits", 0)
         if not isinstance(credits, int) or isinstance(credits, bool) or credits < 0:
             raise ValueError("account credits must be a whole number >= 0")
@@ -74,11 +70,8 @@ def parse_setting(assignment: str) -> dict[str, Any]:
     """
     path, sep, raw = assignment.partition("=")
     parts = [p for p in path.strip().split(".") if p]
-    if not sep or len(parts) < 2 or parts[0] not in PROVIDERS:
-        raise ValueError(
-            f"bad setting {assignment!r}: expected PROVIDER.SECTION[.KEY...]=VALUE, "
-            f"PROVIDER one of {', '.join(PROVIDERS)}"
-        )
+    if not sep or len(parts) < 2:
+        raise ValueError(f"bad setting {assignment!r}: expected PROVIDER.SECTION[.KEY...]=VALUE")
     try:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:
@@ -98,43 +91,95 @@ def merge_settings(*overrides: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _overrides(assignments: list[str]) -> dict[str, Any]:
+    return merge_settings(*(parse_setting(a) for a in assignments))
+
+
 @dataclass(frozen=True)
 class Config:
-    """One simulator's settings (see ``seedance-mock serve --help``)."""
+    """One simulator's settings: each field is also a ``serve`` flag and an
+    environment variable (see settings.py and ``seedance-mock serve --help``)."""
 
-    profile: str = "documented"
-    clock: str = "real"
-    time_scale: float = 1.0
-    #: ISO 8601 instant the clock starts at (default: now)
-    clock_start: str | None = None
-    seed: int | None = None
-    accounts: tuple[AccountSeed, ...] | None = None
-    admin_token: str | None = None
+    profile: str = setting(
+        "documented",
+        "documented: what the provider documents say; observed: the quirks users saw live "
+        "(spec/DECISIONS.md)",
+        choices=PROFILES,
+    )
+    clock: str = setting(
+        "real",
+        "real: time passes (times --time-scale); manual: only /__admin/clock/advance moves it",
+        choices=MODES,
+    )
+    time_scale: float = setting(
+        1.0, "how many simulated seconds pass per real second (60 = a minute per second)"
+    )
+    clock_start: str | None = setting(None, "ISO 8601 instant the clock starts at (default: now)")
+    seed: int | None = setting(
+        None,
+        "seed for every random choice (task ids, timings, output seeds), for reproducible runs",
+    )
+    accounts: tuple[AccountSeed, ...] | None = setting(
+        None,
+        "YAML or JSON file of accounts to create at start and on reset: "
+        "[{provider, id, credits, keys}] (default: one demo account per provider)",
+        parse=load_accounts,
+        metavar="FILE",
+    )
+    admin_token: str | None = setting(
+        None,
+        "token required as 'Authorization: Bearer TOKEN' on /__admin (required off loopback)",
+    )
     #: per-provider profile.json overrides, e.g. {"seedance2ai": {"refunds": {...}}}
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    webhook_allow: tuple[str, ...] = ()
-    media_base_url: str | None = None
-    media_cache_dir: str | None = None
-    journal_size: int = 1000
+    overrides: Mapping[str, Any] = setting(
+        {},
+        "override a value of spec/PROVIDER/profile.json, e.g. seedance2ai.refunds.on_failure=false "
+        "(values are JSON or strings)",
+        parse=_overrides,
+        repeat=";",
+        flag="set",
+        metavar="PROVIDER.SECTION.KEY=VALUE",
+    )
+    webhook_allow: tuple[str, ...] = setting(
+        (),
+        "also deliver webhooks to HOST ('*' allows any); loopback is always allowed",
+        parse=tuple,
+        repeat=",",
+        metavar="HOST",
+    )
+    media_base_url: str | None = setting(
+        None, "base URL put in output links (default: the host the client called)"
+    )
+    media_cache_dir: str | None = setting(
+        None, "directory for generated MP4/PNG files (default: a temporary directory)"
+    )
+    journal_size: int = setting(1000, "how many recent requests the journal keeps")
     #: where state lives: memory, sqlite:PATH or redis://HOST:PORT/DB
-    store: str = "memory"
-    #: failed authentications allowed per client address per minute (0: unlimited)
-    auth_failure_limit: int = 60
+    store: str = setting(
+        "memory",
+        "where state lives: memory (one process), sqlite:PATH (workers on one host; survives "
+        "restarts) or redis://HOST:PORT/DB (several hosts)",
+    )
+    auth_failure_limit: int = setting(
+        60,
+        "failed authentications allowed per client address per minute before 429 (0: no limit)",
+    )
+    plugins: tuple[str, ...] = setting(
+        (),
+        "import MODULE as a provider plug-in (it sets NAME and SPEC_DIR; see "
+        "mockserver/providers/__init__.py)",
+        parse=tuple,
+        repeat=",",
+        flag="plugin",
+        metavar="MODULE",
+    )
     #: run the background thread that ends tasks and sends webhooks on time
-    background: bool = True
-    tick_seconds: float = 0.05
+    background: bool = setting(True, "run the background clock thread", cli=False)
+    tick_seconds: float = setting(0.05, "seconds between background ticks", cli=False)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
-        unknown = set(self.overrides) - set(PROVIDERS)
-        if unknown:
-            raise ValueError(f"overrides for unknown provider(s): {', '.join(sorted(unknown))}")
-
-    def initial_accounts(self) -> tuple[AccountSeed, ...]:
-        if self.accounts is not None:
-            return self.accounts
-        return tuple(AccountSeed.from_json(a) for a in DEMO_ACCOUNTS)
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)

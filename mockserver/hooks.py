@@ -1,8 +1,9 @@
-"""What happens around every provider request: size limits, settling due
-tasks, fault injection before the view, and the journal after it.
+"""What happens around every request: its ``Call`` (the one request-scoped
+object), settling what the clock made due, size limits and fault injection
+before a provider's view, and the journal after it.
 
-``ProviderHooks`` is bound to one runtime when the app is built, so a request
-pays for no context lookups; paths outside both providers pass untouched.
+``RequestHooks`` is bound to one runtime when the app is built, so a request
+pays for no context lookups.
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ import contextlib
 import logging
 import socket
 import time
-from types import ModuleType
 from typing import TYPE_CHECKING
 
-from flask import Response, g, request
+from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.engine.errors import InvalidRequest, SimulatorError
-from mockserver.faults import FaultRule, InjectedError, RequestFacts
-from mockserver.journal import clip, redact_environ
+from mockserver.engine.faults import FaultRule, InjectedError, RequestFacts
+from mockserver.engine.journal import bounded_headers, clip, environ_headers
 from mockserver.providers._http import bearer_key
+from mockserver.providers.context import Call, current_call, open_call
 
 if TYPE_CHECKING:
+    from mockserver.providers import Provider
     from mockserver.runtime import Runtime
 
 log = logging.getLogger("seedance_mock")
@@ -35,53 +37,42 @@ MAX_HEADER_BYTES = 8192
 DROPPED_HEADER = "X-Seedance-Mock-Dropped"
 
 
-class ProviderHooks:
-    """Flask before/after-request hooks for the providers' paths."""
+class RequestHooks:
+    """Flask before/after-request hooks."""
 
-    def __init__(self, runtime: Runtime, prefixes: dict[str, str], modules: dict[str, ModuleType]):
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._prefixes = prefixes
-        self._modules = modules
-
-    def provider_for(self, path: str) -> ModuleType | None:
-        """The provider whose paths ``path`` falls under (None for /__admin, media...)."""
-        for name, prefix in self._prefixes.items():
-            if path == prefix or path.startswith(prefix + "/"):
-                return self._modules[name]
-        return None
 
     def before(self) -> Response | None:
-        """Check sizes, settle due tasks, then let a matching fault rule take over."""
-        module = self.provider_for(request.path)
-        g.provider = module
-        if module is None:
+        """Open the Call and settle what the clock made due; on a provider's paths,
+        check sizes, then let a matching fault rule take over."""
+        provider = self.runtime.provider_for(request.path)
+        call = open_call(provider)
+        self.runtime.simulation.settle_due()  # every answer is up to the clock
+        if provider is None:
             return None
-        g.started = time.perf_counter()
         _check_sizes(request.environ)
-        self.runtime.simulation.settle_due()
         rules = self.runtime.faults.rules()
         if not rules:
             return None
-        rule = self.runtime.faults.fire(self._facts(module, rules))
-        g.fault = rule.id if rule else None
-        return self._apply(module, rule) if rule else None
+        rule = self.runtime.faults.fire(self._facts(provider, rules))
+        call.fault = rule.id if rule else None
+        return self._apply(provider, rule) if rule else None
 
-    def _facts(self, module: ModuleType, rules: list[FaultRule]) -> RequestFacts:
+    def _facts(self, provider: Provider, rules: list[FaultRule]) -> RequestFacts:
         key = bearer_key()
         account = None
         if key and any(r.account is not None for r in rules):  # resolve only when asked
-            record = self.runtime.store.resolve_key(module.NAME, key)
-            account = record.account_id if record else None
-        return RequestFacts(module.NAME, request.method, request.path, account, key)
+            account = self.runtime.simulation.account_of_key(provider.name, key)
+        return RequestFacts(provider.name, request.method, request.path, account, key)
 
-    def _apply(self, module: ModuleType, rule: FaultRule) -> Response | None:
+    def _apply(self, provider: Provider, rule: FaultRule) -> Response | None:
         if rule.latency_ms:
             # real time, not simulated: latency faults exist to test client timeouts
             time.sleep(rule.latency_ms / 1000)
         if rule.effect == "error":
             assert rule.error is not None
-            spec = self.runtime.specs[module.NAME]
-            raise InjectedError.named(spec, rule.error, rule.message, rule.retry_after)
+            raise InjectedError.named(provider.spec, rule.error, rule.message, rule.retry_after)
         if rule.effect == "malformed":
             return Response('{"code":200,"message":"succ', status=200, mimetype="application/json")
         if rule.effect == "drop":
@@ -94,33 +85,33 @@ class ProviderHooks:
         return None
 
     def after(self, response: Response) -> Response:
-        """Record the exchange; best effort, so a store outage never changes the answer."""
-        module = g.get("provider")
-        if module is not None:
+        """Record a provider exchange; best effort, so a store outage never changes the answer."""
+        call = current_call()
+        if call.provider is not None:
             try:
-                self._record(module, response)
+                self._record(call, response)
             except SimulatorError:  # e.g. ServiceBusy while a shared store is down
                 log.warning("journal not written for %s %s", request.method, request.path)
         return response
 
-    def _record(self, module: ModuleType, response: Response) -> None:
+    def _record(self, call: Call, response: Response) -> None:
+        assert call.provider is not None
         runtime = self.runtime
-        started = g.get("started", time.perf_counter())
         environ = request.environ
         runtime.journal.record_fields(
             at=runtime.clock.iso(),
-            provider=module.NAME,
+            provider=call.provider.name,
             method=environ["REQUEST_METHOD"],
             path=request.path,
-            query=environ.get("QUERY_STRING", ""),
-            account=g.get("account"),
-            request_headers=redact_environ(environ),
+            query=environ.get("QUERY_STRING", "")[:MAX_URL_BYTES],
+            account=call.account,
+            request_headers=bounded_headers(environ_headers(environ)),
             request_body=_body_for_journal(),
             status=response.status_code,
-            response_headers=dict(response.headers.to_wsgi_list()),
+            response_headers=bounded_headers(response.headers.to_wsgi_list()),
             response_body="" if response.direct_passthrough else clip(response.get_data()),
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            fault=g.get("fault"),
+            duration_ms=round((time.perf_counter() - call.started) * 1000, 2),
+            fault=call.fault,
         )
 
 

@@ -1,9 +1,9 @@
 """The simulator inside a Python test: no server, no port, no network.
 
 ``with seedance_mock() as sim:`` routes every ``requests`` call to the real
-hosts (seedance2ai.io, www.seedance2ai.io, seedanceapi.org) into a fresh
-simulator through the ``responses`` library, and gives the same control as the
-HTTP control plane as Python calls::
+hosts of every provider (its api.json ``servers`` and ``media_hosts``) into a
+fresh simulator through the ``responses`` library, and gives the control plane's
+``Control`` (the same object ``/__admin`` drives) as Python calls::
 
     with seedance_mock() as sim:
         task = requests.post("https://seedance2ai.io/api/v1/video/seedance2", ...)
@@ -33,120 +33,20 @@ import responses
 
 from mockserver.app import DROPPED_HEADER, create_app
 from mockserver.config import Config
+from mockserver.control import AccountsControl, FaultsControl, TasksControl
 from mockserver.engine.clock import Clock
-from mockserver.engine.model import (
-    COMPLETED,
-    FAILED,
-    PROCESSING,
-    Account,
-    ApiKey,
-    Delivery,
-    LedgerEntry,
-    Task,
-)
-from mockserver.faults import FaultRule, error_names, parse_rule
-from mockserver.journal import Journal
+from mockserver.engine.journal import Journal
+from mockserver.engine.model import Delivery
 from mockserver.providers.context import EXTENSION
 from mockserver.runtime import Runtime
 
 if TYPE_CHECKING:
     import httpx
 
-#: the hosts the documents and live clients call
-HOSTS = ("seedance2ai.io", "www.seedance2ai.io", "cdn.seedance2ai.io", "seedanceapi.org")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class Accounts:
-    """Accounts, keys and balances of the simulator."""
-
-    def __init__(self, sim: SeedanceMock) -> None:
-        self._sim = sim
-
-    def create(
-        self,
-        provider: str,
-        id: str,
-        credits: int = 0,
-        keys: tuple[str, ...] | list[str] = (),
-        purchased: bool = True,
-    ) -> Account:
-        return self._sim.runtime.simulation.create_account(
-            provider, id, credits, list(keys), purchased
-        )
-
-    def get(self, provider: str, id: str) -> Account:
-        account = self._sim.runtime.store.get_account(provider, id)
-        if account is None:
-            raise KeyError(f"no {provider} account {id!r}")
-        return account
-
-    def set_credits(self, provider: str, id: str, credits: int) -> Account:
-        runtime = self._sim.runtime
-        return runtime.store.set_credits(
-            provider, id, credits, runtime.clock.now(), "set from Python"
-        )
-
-    def add_key(self, provider: str, id: str, key: str) -> ApiKey:
-        return self._sim.runtime.store.add_key(provider, id, key)
-
-    def revoke_key(self, provider: str, key: str) -> ApiKey | None:
-        return self._sim.runtime.store.revoke_key(provider, key)
-
-    def ledger(self, provider: str, id: str) -> tuple[int, list[LedgerEntry]]:
-        return self._sim.runtime.store.ledger(provider, id)
-
-
-class FaultControl:
-    """Fault rules (see mockserver/faults.py for the fields)."""
-
-    def __init__(self, sim: SeedanceMock) -> None:
-        self._sim = sim
-
-    def add(self, **rule: Any) -> FaultRule:
-        runtime = self._sim.runtime
-        provider = rule.get("provider")
-        specs = [runtime.specs[provider]] if provider else list(runtime.specs.values())
-        return runtime.faults.add(parse_rule(rule, error_names(specs)))
-
-    def remove(self, rule_id: str) -> bool:
-        return self._sim.runtime.faults.remove(rule_id)
-
-    def clear(self) -> None:
-        self._sim.runtime.faults.clear()
-
-    def list(self) -> list[FaultRule]:
-        return self._sim.runtime.faults.rules()
-
-
-class TaskControl:
-    """Tasks of every account, and their forced outcomes."""
-
-    def __init__(self, sim: SeedanceMock) -> None:
-        self._sim = sim
-
-    def list(self, provider: str | None = None, account: str | None = None) -> list[Task]:
-        self._sim.runtime.simulation.settle_due()
-        return self._sim.runtime.store.tasks(provider, account, limit=10**9)
-
-    def get(self, task_id: str) -> Task:
-        self._sim.runtime.simulation.settle_due()
-        task = self._sim.runtime.store.get_task(task_id)
-        if task is None:
-            raise KeyError(f"no task {task_id!r}")
-        return task
-
-    def complete(self, task_id: str) -> Task:
-        return self._sim.runtime.simulation.force(task_id, COMPLETED)
-
-    def fail(self, task_id: str, message: str | None = None, code: str | None = None) -> Task:
-        return self._sim.runtime.simulation.force(task_id, FAILED, code, message)
-
-    def stall(self, task_id: str) -> Task:
-        return self._sim.runtime.simulation.force(task_id, PROCESSING)
 
 
 def _body_bytes(body: object) -> bytes:
@@ -212,7 +112,7 @@ class SeedanceMock:
         config: Config | None = None,
         *,
         passthrough: bool = False,
-        hosts: tuple[str, ...] = HOSTS,
+        hosts: tuple[str, ...] | None = None,
         **settings: Any,
     ) -> None:
         if config is None:
@@ -222,16 +122,18 @@ class SeedanceMock:
         self.config = config
         self.app = create_app(config)
         self.mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+        self.hosts = hosts if hosts is not None else self.runtime.hosts()
         pattern = re.compile(
-            r"https?://(" + "|".join(re.escape(h) for h in hosts) + r")(:\d+)?(/.*)?$"
+            r"https?://(" + "|".join(re.escape(h) for h in self.hosts) + r")(:\d+)?(/.*)?$"
         )
         for method in _METHODS:
             self.mock.add_callback(method, pattern, callback=self._serve, content_type=None)
         if passthrough:
             self.mock.add_passthru(re.compile(r"https?://.*"))
-        self.accounts = Accounts(self)
-        self.faults = FaultControl(self)
-        self.tasks = TaskControl(self)
+        control = self.runtime.control
+        self.accounts: AccountsControl = control.accounts
+        self.faults: FaultsControl = control.faults
+        self.tasks: TasksControl = control.tasks
 
     # state -------------------------------------------------------------------
     @property
@@ -248,11 +150,11 @@ class SeedanceMock:
         return self.runtime.journal
 
     def webhooks(self, task_id: str | None = None) -> list[Delivery]:
-        return self.runtime.store.deliveries(task_id=task_id)
+        return self.runtime.control.deliveries(task_id=task_id)
 
     def reset(self) -> None:
         """Back to the start state (accounts, clock, no tasks, no faults)."""
-        self.runtime.reset()
+        self.runtime.control.reset()
 
     # routing -----------------------------------------------------------------
     def _serve(self, prepared: requests.PreparedRequest) -> tuple[int, dict[str, str], Any]:

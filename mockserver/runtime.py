@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from mockserver.config import Config
+from mockserver.config import AccountSeed, Config
+from mockserver.control import Control
 from mockserver.engine.clock import Clock, parse_instant
+from mockserver.engine.faults import Faults
+from mockserver.engine.journal import Journal
 from mockserver.engine.media import MediaCache
 from mockserver.engine.model import Task
 from mockserver.engine.simulation import Simulation
 from mockserver.engine.state import State, open_state
 from mockserver.engine.webhooks import HostPolicy, WebhookDispatcher
-from mockserver.faults import Faults
-from mockserver.journal import Journal
+from mockserver.providers import Provider, built_in, load_skin, plugins
 from mockserver.spec import PROVIDERS, ProviderSpec, load_provider
 
 #: how often expired records are swept, in seconds at time_scale 1 (a faster
@@ -32,14 +34,12 @@ SWEEP_SECONDS = 60.0
 class Runtime:
     """The live state of one simulator and the thread that keeps time moving."""
 
-    def __init__(self, config: Config, payloads: dict[str, Callable[[Runtime, Task], Any]]) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.specs: dict[str, ProviderSpec] = {
-            name: load_provider(name, config.profile, config.overrides.get(name))
-            for name in PROVIDERS
-        }
+        self.providers = load_providers(config)
+        self.specs: dict[str, ProviderSpec] = {n: p.spec for n, p in self.providers.items()}
+        self.control = Control(self)
         self.media = MediaCache(config.media_cache_dir)
-        self._payloads = payloads
         self._lock = threading.RLock()
         self._ticker: _Ticker | None = None
         self.store: State = open_state(config.store)
@@ -54,7 +54,7 @@ class Runtime:
             simulation = Simulation(
                 self.specs, self._clock(), self.store, random.Random(config.seed)
             )
-            for seed in config.initial_accounts():
+            for seed in initial_accounts(config, self.specs):
                 simulation.create_account(
                     seed.provider, seed.id, seed.credits, list(seed.keys), seed.purchased
                 )
@@ -97,7 +97,21 @@ class Runtime:
             self._build()
 
     def _payload(self, task: Task) -> Any:
-        return self._payloads[task.provider](self, task)
+        return self.providers[task.provider].webhook_payload(self, task)
+
+    def provider_for(self, path: str) -> Provider | None:
+        """The provider whose paths ``path`` falls under (None for /__admin, media...)."""
+        return next((p for p in self.providers.values() if p.owns(path)), None)
+
+    def hosts(self) -> tuple[str, ...]:
+        """Every host clients call for any provider (the in-process mode answers them)."""
+        return tuple(dict.fromkeys(h for spec in self.specs.values() for h in spec.hosts))
+
+    def media_urls(self, task: Task) -> tuple[str, str]:
+        """The video and last-frame URLs of a task, served by this simulator."""
+        base = self.config.media_base_url or task.origin
+        root = f"{base.rstrip('/')}/__media/{task.media_token}"
+        return f"{root}/video.mp4", f"{root}/last-frame.png"
 
     # time --------------------------------------------------------------------
     def run_due(self, now: float | None = None, *, wait: bool = True) -> None:
@@ -123,6 +137,34 @@ class Runtime:
         self.webhooks.close()
         self.media.close()
         self.store.close()
+
+
+def initial_accounts(config: Config, specs: Mapping[str, ProviderSpec]) -> tuple[AccountSeed, ...]:
+    """The accounts a fresh simulator starts with: the --accounts file's, else
+    each provider's demo account (spec/<provider>/profile.json)."""
+    if config.accounts is not None:
+        return config.accounts
+    return tuple(
+        AccountSeed(name, str(demo["id"]), int(demo["credits"]), tuple(demo["keys"]))
+        for name, spec in specs.items()
+        if (demo := spec.profile.demo_account)
+    )
+
+
+def load_providers(config: Config) -> dict[str, Provider]:
+    """Every built-in provider and the configured plug-ins, with their specs."""
+    found = [built_in(name) for name in PROVIDERS] + plugins(config.plugins)
+    unknown = set(config.overrides) - {p.name for p in found}
+    if unknown:
+        raise ValueError(f"overrides for unknown provider(s): {', '.join(sorted(unknown))}")
+    return {
+        p.name: Provider(
+            p.name,
+            load_provider(p.name, config.profile, config.overrides.get(p.name), p.spec_dir),
+            load_skin(p),
+        )
+        for p in found
+    }
 
 
 class _Ticker(threading.Thread):

@@ -38,6 +38,7 @@ from mockserver.engine.errors import InternalError, InvalidRequest
 from mockserver.engine.store import is_shared
 from mockserver.engine.webhooks import is_loopback
 from mockserver.providers.context import EXTENSION
+from mockserver.settings import setting
 
 
 class RefusedToStart(Exception):
@@ -54,12 +55,24 @@ DEFAULT_THREADS = {"gunicorn": 16, "granian": 1}
 
 @dataclass(frozen=True)
 class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    threads: int | None = None
-    access_log: bool = False
-    workers: int = 1
-    server: str = "gunicorn"
+    """How the simulator is served (each field is a ``serve`` flag too, see settings.py)."""
+
+    host: str = setting(
+        "127.0.0.1", "address to listen on; anything but loopback needs --admin-token"
+    )
+    port: int = setting(8000, "port to listen on; 0 picks a free one")
+    threads: int | None = setting(
+        None, "request threads per worker (default: 16 with gunicorn, 1 with granian)"
+    )
+    access_log: bool = setting(False, "log every request to standard output")
+    workers: int = setting(1, "worker processes; more than 1 needs a sqlite or redis store")
+    server: str = setting(
+        "gunicorn",
+        "the WSGI server: gunicorn (threads per worker; unparsable requests answered in the "
+        "provider's envelope) or granian (about 3x the requests per second, for load tests; one "
+        "thread per worker, so a latency fault delays the worker's other requests)",
+        choices=("gunicorn", "granian"),
+    )
 
     @property
     def request_threads(self) -> int:
@@ -82,6 +95,12 @@ def check_safe(options: ServeOptions, config: Config) -> None:
             "store lives inside one process, so each worker would have its own accounts, "
             "tasks and rate limits. Use --store sqlite:PATH or --store redis://HOST:PORT/DB."
         )
+    from mockserver.runtime import load_providers
+
+    names = load_providers(config)
+    unknown = sorted({a.provider for a in config.accounts or ()} - set(names))
+    if unknown:
+        raise RefusedToStart(f"account provider {unknown[0]!r} is not one of {', '.join(names)}")
     if not is_loopback(options.host) and not config.admin_token:
         raise RefusedToStart(
             f"refusing to listen on {options.host}: the control API under /__admin would be "
@@ -102,13 +121,15 @@ def bind(options: ServeOptions) -> socket.socket:
 
 def banner(base_url: str, config: Config, out: TextIO) -> None:
     """What a user needs to start calling: base URLs and keys."""
+    from mockserver.runtime import initial_accounts, load_providers
+
+    providers = load_providers(config)
     print(f"seedance-mock listening on {base_url}", file=out)
-    print(
-        f"  seedance2ai  {base_url}/api/v1   (POST /video/seedance2, GET /tasks/{{id}})", file=out
-    )
-    print(f"  seedanceapi  {base_url}/v1       (POST /generate, GET /status?task_id=)", file=out)
-    print(f"  control API  {base_url}/__admin", file=out)
-    for account in config.initial_accounts():
+    for provider in providers.values():
+        print(provider.banner(base_url), file=out)
+    print(f"  {'control API':<12} {base_url}/__admin", file=out)
+    specs = {name: p.spec for name, p in providers.items()}
+    for account in initial_accounts(config, specs):
         # Demo keys are printed so they can be used; keys from --accounts are
         # the user's own and are never written out.
         shown = ", ".join(account.keys) or "(no keys)"
@@ -175,8 +196,7 @@ def _envelope(app: Flask, path: str, status: int, message: str) -> bytes:
 
     with app.test_request_context(path or "/"):
         error = InternalError(message) if status >= 500 else InvalidRequest(message)
-        runtime, hooks = app.extensions[EXTENSION], app.extensions[EXTENSION + ".hooks"]
-        response: Response = render_outside_routes(runtime, hooks, error)
+        response: Response = render_outside_routes(app.extensions[EXTENSION], error)
         return bytes(response.get_data())
 
 

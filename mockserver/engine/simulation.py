@@ -20,12 +20,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mockserver.engine.accounts import AccountBook
 from mockserver.engine.clock import Clock
 from mockserver.engine.errors import (
-    AccountExists,
     IdempotencyConflict,
     PurchaseRequired,
     RateLimited,
+    SimulatorError,
+    TaskAlreadyEnded,
     TaskNotFound,
     Unauthorized,
 )
@@ -33,7 +35,6 @@ from mockserver.engine.model import (
     COMPLETED,
     FAILED,
     PROCESSING,
-    Account,
     Claimed,
     ClaimPolicy,
     Conflict,
@@ -43,6 +44,15 @@ from mockserver.engine.model import (
     Settlement,
     Task,
     Window,
+)
+from mockserver.engine.orders import (
+    Caller,
+    Order,
+    create_latency,
+    field_value,
+    media_count,
+    needs_purchase,
+    refuse_content,
 )
 from mockserver.engine.state import State
 from mockserver.spec import ProviderSpec
@@ -115,8 +125,8 @@ def fingerprint(body: Any) -> str:
 
 
 @dataclass
-class Simulation:
-    """The provider-neutral engine shared by both providers."""
+class Simulation(AccountBook):
+    """The provider-neutral engine shared by every provider."""
 
     specs: Mapping[str, ProviderSpec]
     clock: Clock
@@ -200,6 +210,60 @@ class Simulation:
             raise RateLimited(
                 seconds, f"Rate limit ({what}: {limits}) reached; retry after {seconds} seconds."
             )
+
+    # a provider request, in one call ---------------------------------------------
+    def identify(self, caller: Caller) -> Principal:
+        """``authenticate`` for a Caller, which learns its account."""
+        principal = self.authenticate(caller.provider, caller.key, caller.client)
+        caller.account_id = principal.account_id
+        return principal
+
+    def place(self, caller: Caller, order: Order) -> Submission:
+        """A submission: authenticate, count it against every limit the profile
+        says it counts against (refused ones too), refuse what the view refused
+        or the profile's quirks refuse, price it, then create (or replay) the task."""
+        principal = self.identify(caller)
+        spec = self.specs[principal.provider]
+        self.admit(principal, "submit", *(["media"] if media_count(spec, order.body) else []))
+        if order.refusal is not None:
+            raise order.refusal
+        assert order.params is not None
+        refuse_content(spec, order.params)
+        return self.submit(principal, self._task_request(spec, order, order.params))
+
+    def look(
+        self, caller: Caller, task_id: str | None, refusal: SimulatorError | None = None
+    ) -> Task:
+        """A read of one task: authenticate, count it, refuse what the view refused."""
+        principal = self.identify(caller)
+        self.admit(principal, "read")
+        if refusal is not None:
+            raise refusal
+        return self.task(principal, str(task_id))
+
+    @staticmethod
+    def _task_request(spec: ProviderSpec, order: Order, params: dict[str, Any]) -> TaskRequest:
+        def value(name: str) -> Any:
+            return field_value(spec, params, name)
+
+        return TaskRequest(
+            params=params,
+            body=order.body,
+            credits=spec.price(params).credits,
+            clip_seconds=int(value("duration")),
+            resolution=value("resolution"),
+            aspect_ratio=value("aspect_ratio"),
+            audio=bool(value("audio")),
+            origin=order.origin,
+            seed=value("seed"),
+            tier=value("tier"),
+            carries_media=media_count(spec, params) > 0,
+            callback_url=value("callback_url"),
+            idempotency_key=order.idempotency_key,
+            scenario=order.scenario,
+            latency_seconds=create_latency(spec, params),
+            requires_purchase=needs_purchase(spec, params),
+        )
 
     # submissions -------------------------------------------------------------
     def submit(self, principal: Principal, request: TaskRequest) -> Submission:
@@ -310,7 +374,6 @@ class Simulation:
     # reading -----------------------------------------------------------------
     def task(self, principal: Principal, task_id: str) -> Task:
         """The caller's task; TaskNotFound for unknown ids and other accounts' tasks."""
-        self.settle_due()
         task = self.store.get_task(task_id)
         if task is None or (task.provider, task.account_id) != (
             principal.provider,
@@ -321,7 +384,6 @@ class Simulation:
 
     def media_task(self, token: str) -> Task | None:
         """The completed task whose output ``token`` names, if any."""
-        self.settle_due()
         task = self.store.task_by_media_token(token)
         return task if task is not None and task.status == COMPLETED else None
 
@@ -347,7 +409,7 @@ class Simulation:
             raise TaskNotFound(f"No task {task_id!r}.")
         settlement = self.store.force(task_id, outcome, self.clock.now(), code, message)
         if settlement is None:
-            raise ValueError(f"task {task_id} has already ended")
+            raise TaskAlreadyEnded(f"task {task_id} has already ended")
         if outcome != PROCESSING:
             self._announce([settlement])
         return settlement.task
@@ -356,21 +418,3 @@ class Simulation:
         for settlement in settled:
             for listener in self.on_task_end:
                 listener(settlement.task)
-
-    # accounts ----------------------------------------------------------------
-    def set_purchased(self, provider: str, account_id: str, purchased: bool) -> Account:
-        """Mark whether the account ever bought credits (observed purchase_required)."""
-        return self.store.set_purchased(provider, account_id, purchased)
-
-    def create_account(
-        self, provider: str, account_id: str, credits: int, keys: list[str], purchased: bool = True
-    ) -> Account:
-        if provider not in self.specs:
-            raise ValueError(f"unknown provider {provider!r}")
-        if credits < 0:
-            raise ValueError("credits must not be negative")
-        account = Account(provider, account_id, credits, purchased)
-        try:
-            return self.store.create_account(account, keys, self.clock.now())
-        except AccountExists as exc:
-            raise ValueError(str(exc)) from exc

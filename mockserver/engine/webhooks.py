@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from mockserver.engine.clock import Clock
 from mockserver.engine.model import Attempt, Delivery, Task
-from mockserver.engine.state import State as Store
+from mockserver.engine.state import State
 from mockserver.spec.profile import WebhookPolicy
 
 log = logging.getLogger("seedance_mock.webhooks")
@@ -106,7 +106,7 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        store: Store,
+        store: State,
         *,
         clock: Clock,
         policies: Mapping[str, WebhookPolicy | None],
@@ -220,6 +220,12 @@ class WebhookDispatcher:
             retry_at = max(retry_at, delivery.due_at)
         state = "delivered" if ok else ("pending" if retry_at is not None else "failed")
         self._store.record_attempt(delivery.id, attempt, state, retry_at)
+
+    def deliveries(
+        self, provider: str | None = None, account_id: str | None = None, task_id: str | None = None
+    ) -> list[Delivery]:
+        """Every delivery kept (filtered), with its attempts."""
+        return self._store.deliveries(provider, account_id, task_id)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

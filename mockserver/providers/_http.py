@@ -7,14 +7,16 @@ what to fix; the provider's error handler renders it in its own envelope.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.engine.errors import InvalidRequest, PayloadTooLarge, SimulatorError
-from mockserver.engine.simulation import SCENARIOS, Principal, Simulation, TaskRequest
+from mockserver.engine.orders import Caller, Order
+from mockserver.engine.simulation import SCENARIOS
+from mockserver.providers.context import current_call
 from mockserver.spec import ErrorKind, ProviderSpec
 
 SCENARIO_HEADER = "X-Seedance-Mock-Scenario"
@@ -41,11 +43,10 @@ def error_response(kind: ErrorKind, error: SimulatorError, body: Any) -> Respons
     return json_response(body, kind.status, headers)
 
 
-def authenticate(sim: Simulation, provider: str) -> Principal:
-    """The caller of this request (see Simulation.authenticate), noted for the journal."""
-    principal = sim.authenticate(provider, bearer_key(), request.remote_addr)
-    g.account = principal.account_id
-    return principal
+def caller(provider: str) -> Caller:
+    """Who sends this request (the engine checks the key), noted for the journal."""
+    found = current_call().caller = Caller(provider, bearer_key(), request.remote_addr)
+    return found
 
 
 def bearer_key() -> str | None:
@@ -75,23 +76,29 @@ def scenario() -> str | None:
     return chosen
 
 
-def task_request(
-    spec: ProviderSpec, params: dict[str, Any], body: dict[str, Any], **extra: Any
-) -> TaskRequest:
-    """The engine's request from validated params (defaults filled in), for either
-    provider: its price and output, and this HTTP request's origin and scenario."""
-    return TaskRequest(
-        params=params,
-        body=body,
-        credits=spec.price(params).credits,
-        clip_seconds=int(params["duration"]),
-        resolution=params["resolution"],
-        aspect_ratio=params["aspect_ratio"],
-        audio=bool(params["generate_audio"]),
-        origin=origin(),
-        scenario=scenario(),
-        **extra,
-    )
+def order(
+    spec: ProviderSpec,
+    definition: str,
+    *,
+    join: bool,
+    code: str | None = None,
+    idempotency_key: Callable[[], str | None] = lambda: None,
+    normalise: Callable[[dict[str, Any]], dict[str, Any]] = lambda params: params,
+) -> Order:
+    """The submission in this request, read and checked against ``definition``:
+    an Order with the params (defaults filled in), or with what to refuse it with."""
+    try:
+        body = read_json_object(spec, code)
+    except SimulatorError as exc:  # still counted as a request, then refused
+        return Order({}, None, exc)
+    try:
+        key = idempotency_key()
+        validate(spec, definition, body, join=join)
+        chosen = scenario()
+    except SimulatorError as exc:
+        return Order(body, None, exc)
+    params = normalise({**spec.validator(definition).defaults(), **body})
+    return Order(body, params, None, key, origin(), chosen)
 
 
 def _depth(value: Any, limit: int) -> int:

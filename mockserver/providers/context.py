@@ -1,24 +1,55 @@
-"""What provider modules share beyond HTTP parsing: the runtime they are bound
-to, timestamps in the provider's precision, and output URLs.
+"""What provider modules and the request hooks share beyond HTTP parsing: the
+runtime they are bound to, the request's ``Call``, and timestamps in the
+provider's precision.
 
 Views and renderers receive the runtime as their first argument (bound when
-the app is built), so nothing here reaches for Flask's context globals.
+the app is built), so nothing here reaches for Flask's context globals but the
+request itself.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app
+from flask import current_app, request
 
 from mockserver.engine.clock import format_instant
-from mockserver.engine.model import Task
 
 if TYPE_CHECKING:
+    from mockserver.engine.orders import Caller
+    from mockserver.providers import Provider
     from mockserver.runtime import Runtime
     from mockserver.spec import ProviderSpec
 
 EXTENSION = "seedance_mock"
+_CALL = "seedance_mock.call"
+
+
+@dataclass
+class Call:
+    """What one request carries through its life (the only request-scoped object)."""
+
+    provider: Provider | None  # None outside every provider's paths
+    started: float
+    caller: Caller | None = None  # once a view has read the credentials
+    fault: str | None = None  # the fault rule that fired
+
+    @property
+    def account(self) -> str | None:
+        return self.caller.account_id if self.caller else None
+
+
+def open_call(provider: Provider | None) -> Call:
+    call = request.environ[_CALL] = Call(provider, time.perf_counter())
+    return call
+
+
+def current_call() -> Call:
+    """The Call of the request being handled."""
+    found: Call | None = request.environ.get(_CALL)
+    return found if found is not None else open_call(None)
 
 
 def current_runtime() -> Runtime:
@@ -35,10 +66,3 @@ def constant(spec: ProviderSpec, definition: str) -> Any:
 
 def timestamp(spec: ProviderSpec, seconds: float) -> str:
     return format_instant(seconds, spec.profile.timestamp_precision)
-
-
-def media_urls(runtime: Runtime, task: Task) -> tuple[str, str]:
-    """The video and last-frame URLs of a task, served by this simulator."""
-    base = runtime.config.media_base_url or task.origin
-    root = f"{base.rstrip('/')}/__media/{task.media_token}"
-    return f"{root}/video.mp4", f"{root}/last-frame.png"

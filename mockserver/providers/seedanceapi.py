@@ -14,7 +14,7 @@ from flask import Response, request
 from mockserver.engine.errors import SimulatorError
 from mockserver.engine.model import COMPLETED, FAILED, PROCESSING, Task
 from mockserver.providers import _http
-from mockserver.providers.context import media_urls, timestamp
+from mockserver.providers.context import timestamp
 
 if TYPE_CHECKING:
     from mockserver.runtime import Runtime
@@ -26,34 +26,29 @@ STATUS_NAMES = {PROCESSING: "IN_PROGRESS", COMPLETED: "SUCCESS", FAILED: "FAILED
 
 
 def generate(runtime: Runtime) -> Response:
-    spec, sim = runtime.specs[NAME], runtime.simulation
-    principal = _http.authenticate(sim, NAME)
-    sim.admit(principal, "submit")
-    validator = spec.validator("GenerateRequest")
-    body = _http.read_json_object(spec, validator.code_for("", "*"))
-    _http.validate(spec, "GenerateRequest", body, join=False)
-    params = _normalised({**validator.defaults(), **body})
-    submission = sim.submit(
-        principal,
-        _http.task_request(
-            spec,
-            params,
-            body,
-            callback_url=params.get("callback_url"),
-            idempotency_key=request.headers.get("Idempotency-Key"),
-        ),
+    spec = runtime.specs[NAME]
+    order = _http.order(
+        spec,
+        "GenerateRequest",
+        join=False,
+        code=spec.validator("GenerateRequest").code_for("", "*"),
+        idempotency_key=lambda: request.headers.get("Idempotency-Key"),
+        normalise=_normalised,
     )
-    task = submission.task
+    task = runtime.simulation.place(_http.caller(NAME), order).task
     return envelope({"task_id": task.id, "status": STATUS_NAMES[PROCESSING]})
 
 
 def status(runtime: Runtime) -> Response:
-    spec, sim = runtime.specs[NAME], runtime.simulation
-    principal = _http.authenticate(sim, NAME)
-    sim.admit(principal, "read")
+    spec = runtime.specs[NAME]
     query = {name: request.args.get(name) for name in request.args}
-    _http.validate(spec, "StatusQuery", query, join=False)
-    return envelope(render_task(runtime, sim.task(principal, str(query["task_id"]))))
+    try:
+        _http.validate(spec, "StatusQuery", query, join=False)
+        refusal = None
+    except SimulatorError as exc:
+        refusal = exc
+    task = runtime.simulation.look(_http.caller(NAME), query.get("task_id"), refusal)
+    return envelope(render_task(runtime, task))
 
 
 def _normalised(params: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +72,7 @@ def render_task(runtime: Runtime, task: Task) -> dict[str, Any]:
     """The documented ``data`` object of GET /v1/status for any state."""
     spec = runtime.specs[NAME]
     echo_keys = spec.schema["$defs"]["RequestEcho"]["properties"]
-    video, _frame = media_urls(runtime, task)
+    video, _frame = runtime.media_urls(task)
     return {
         "task_id": task.id,
         "status": STATUS_NAMES[task.status],

@@ -12,18 +12,20 @@ import copy
 import functools
 import itertools
 import json
+import posixpath
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonpatch
 
 from mockserver.spec.profile import Price, Profile
 from mockserver.spec.validation import RequestValidator
 
-PROVIDERS = ("seedance2ai", "seedanceapi")
 PROFILES = ("documented", "observed")
 
 
@@ -33,6 +35,23 @@ def spec_root() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "spec"
+
+
+def _built_in() -> tuple[str, ...]:
+    """The registry of built-in providers: each folder of spec/ with an api.json
+    whose skin module mockserver/providers/<name>.py exists. Adding a provider
+    is adding both; nothing else names it."""
+    skins = Path(__file__).resolve().parents[1] / "providers"
+    return tuple(
+        sorted(
+            folder.name
+            for folder in spec_root().iterdir()
+            if (folder / "api.json").is_file() and (skins / f"{folder.name}.py").is_file()
+        )
+    )
+
+
+PROVIDERS = _built_in()
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,9 +101,11 @@ class ErrorKind:
 class ProviderSpec:
     """A provider's API, schemas and profile, with validators built once."""
 
-    def __init__(self, name: str, profile_name: str, overrides: Mapping[str, Any]) -> None:
-        root = spec_root() / name
+    def __init__(
+        self, name: str, profile_name: str, overrides: Mapping[str, Any], root: Path
+    ) -> None:
         self.name = name
+        self.root = root
         self.profile_name = profile_name
         self.api: dict[str, Any] = _read(root / "api.json")
         raw_profile = _read(root / "profile.json")
@@ -119,6 +140,7 @@ class ProviderSpec:
             for condition, e in self.api["errors"].items()
         }
         self._validators: dict[str, RequestValidator] = {}
+        self._validators_lock = threading.Lock()  # one spec serves every app of the process
 
     def __repr__(self) -> str:
         return f"<ProviderSpec {self.name} ({self.profile_name})>"
@@ -126,6 +148,19 @@ class ProviderSpec:
     @property
     def base_url(self) -> str:
         return str(self.api["servers"][0]["url"])
+
+    @property
+    def path_prefix(self) -> str:
+        """The path every operation starts with ("/api/v1", "/v1")."""
+        return posixpath.commonpath([op.path for op in self.operations.values()])
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every host clients call for this provider: its servers, then the hosts
+        its output files come from (api.json ``media_hosts``)."""
+        servers = [urlsplit(s["url"]).hostname or "" for s in self.api["servers"]]
+        media = [str(h["host"]) for h in self.api.get("media_hosts", [])]
+        return tuple(dict.fromkeys(h for h in (*servers, *media) if h))
 
     def definition(self, name: str) -> dict[str, Any]:
         """A standalone schema for ``$defs[name]`` (its references still resolve)."""
@@ -136,9 +171,13 @@ class ProviderSpec:
 
     def validator(self, name: str) -> RequestValidator:
         """The validator of ``$defs[name]``, built on first use and kept."""
-        if name not in self._validators:
-            self._validators[name] = RequestValidator(self.definition(name))
-        return self._validators[name]
+        found = self._validators.get(name)
+        if found is None:
+            with self._validators_lock:
+                found = self._validators.get(name)
+                if found is None:
+                    found = self._validators[name] = RequestValidator(self.definition(name))
+        return found
 
     def error(self, condition: str, code: str | None = None) -> ErrorKind:
         """How ``condition`` is rendered; a ``code`` the errors table knows brings its
@@ -181,7 +220,7 @@ class ProviderSpec:
                 yield entry["body"]
 
     def example_index(self) -> list[dict[str, Any]]:
-        folder = spec_root() / self.name / "examples"
+        folder = self.root / "examples"
         index = _read(folder / "index.json")["examples"]
         return [{**entry, "body": _read(folder / entry["file"])} for entry in index]
 
@@ -207,20 +246,25 @@ def _error_codes_in(node: Any) -> Iterator[str]:
 
 
 @functools.cache
-def _load(name: str, profile: str, overrides_json: str) -> ProviderSpec:
-    return ProviderSpec(name, profile, json.loads(overrides_json))
+def _load(name: str, profile: str, overrides_json: str, root: str) -> ProviderSpec:
+    return ProviderSpec(name, profile, json.loads(overrides_json), Path(root))
 
 
 def load_provider(
-    name: str, profile: str = "documented", overrides: Mapping[str, Any] | None = None
+    name: str,
+    profile: str = "documented",
+    overrides: Mapping[str, Any] | None = None,
+    root: Path | None = None,
 ) -> ProviderSpec:
     """The spec of provider ``name`` under ``profile``, with ``overrides`` merged
-    into its profile.json (e.g. ``{"refunds": {"on_failure": False}}``).
+    into its profile.json (e.g. ``{"refunds": {"on_failure": False}}``): from
+    spec/<name>/ for a built-in provider, else from the folder ``root``.
 
     Loaded once per distinct argument set; treat the result as read-only.
     """
-    if name not in PROVIDERS:
+    if root is None and name not in PROVIDERS:
         raise ValueError(f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    return _load(name, profile, json.dumps(overrides or {}, sort_keys=True))
+    folder = root if root is not None else spec_root() / name
+    return _load(name, profile, json.dumps(overrides or {}, sort_keys=True), str(folder))

@@ -240,6 +240,11 @@ class Profile:
     webhooks: WebhookPolicy | None
     #: observed-only behaviours keyed by name (purchase_required, content_rejection, ...)
     quirks: Mapping[str, Json] = field(default_factory=dict)
+    #: the account a fresh simulator starts with: {"id", "credits", "keys"}
+    demo_account: Json | None = None
+    #: which request field carries what the engine needs: duration, resolution,
+    #: aspect_ratio, audio, and where present seed, tier, callback_url, media
+    request_fields: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, name: str, data: Json) -> Profile:
@@ -267,4 +272,10 @@ class Profile:
             media=MediaProfile.from_json(data["media"]),
             webhooks=WebhookPolicy.from_json(data.get("webhooks")),
             quirks={k: data[k] for k in quirk_names if k in data},
+            demo_account=data.get("demo_account"),
+            request_fields={
+                k: str(v)
+                for k, v in data.get("request_fields", {}).items()
+                if not k.startswith("x-")
+            },
         )

@@ -66,12 +66,14 @@ def build_flask() -> Any:
 def build_simulator() -> Any:
     """``create_app`` with the Config that ``seedance-mock serve $SEEDANCE_BENCH_ARGS`` uses."""
     from mockserver.app import create_app
-    from mockserver.cli import build_parser, config_from_args
+    from mockserver.cli import build_parser
+    from mockserver.config import Config
+    from mockserver.settings import from_args
 
     args = build_parser().parse_args(
         ["serve", *shlex.split(os.environ.get("SEEDANCE_BENCH_ARGS", ""))]
     )
-    return create_app(config_from_args(args))
+    return create_app(from_args(Config, args))
 
 
 def __getattr__(name: str) -> Any:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mockserver.engine.errors import SimulatorError
-from mockserver.engine.state import State as Store
+from mockserver.engine.state import State
 from mockserver.spec import ProviderSpec
 
 EFFECTS = ("error", "latency", "drop", "malformed")
@@ -156,7 +156,7 @@ class Faults:
     """The active rules, kept in the store (so every worker sees them) and
     consulted in the order they were added."""
 
-    def __init__(self, store: Store, rng: random.Random) -> None:
+    def __init__(self, store: State, rng: random.Random) -> None:
         self._store = store
         self._rng = rng
         self._lock = threading.Lock()
