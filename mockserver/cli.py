@@ -17,6 +17,7 @@ from typing import Any
 
 from mockserver import contract_cli
 from mockserver.config import Config
+from mockserver.exercise import add_parser as add_exercise
 from mockserver.settings import add_flags, from_args
 from mockserver.spec import PROFILES, PROVIDERS, export_openapi, load_provider
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     contract_cli.add_parser(commands)
+    add_exercise(commands)
 
     openapi = commands.add_parser(
         "openapi", help="print a provider's OpenAPI 3.1 document, generated from spec/"

@@ -34,20 +34,23 @@ def bounded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     Authorization scheme is kept), and the whole within HEADERS_LIMIT."""
     kept: dict[str, str] = {}
     budget = HEADERS_LIMIT
-    for count, (name, sent) in enumerate(pairs):
-        if count >= HEADER_COUNT_LIMIT or budget <= 0:
-            kept["…"] = "[more headers not kept]"
-            break
-        value = sent
+    for name, value in pairs:
         if name.lower() in _REDACTED:
-            scheme, _, secret = sent.partition(" ")
-            value = f"{scheme} [redacted]" if secret else "[redacted]"
-        shown_name = name[:HEADER_VALUE_LIMIT]
-        shown = value[: min(HEADER_VALUE_LIMIT, max(0, budget - len(shown_name)))]
-        if len(shown) < len(value):
-            shown += TRUNCATED
-        kept[shown_name] = shown
-        budget -= len(shown_name) + len(shown)
+            scheme, _, secret = value.partition(" ")
+            value = f"{scheme} [redacted]" if secret else "[redacted]"  # noqa: PLW2901
+        size = len(name) + len(value)
+        if size <= budget and len(value) <= HEADER_VALUE_LIMIT:
+            kept[name] = value
+            budget -= size
+            if len(kept) < HEADER_COUNT_LIMIT:
+                continue
+        elif budget > len(name) and len(kept) < HEADER_COUNT_LIMIT:
+            room = min(HEADER_VALUE_LIMIT, budget - len(name))
+            kept[name[:HEADER_VALUE_LIMIT]] = value[:room] + TRUNCATED
+            budget -= len(name) + room
+            continue
+        kept["…"] = "[more headers not kept]"
+        break
     return kept
 
 

@@ -64,7 +64,8 @@ class Provider:
 
     def owns(self, path: str) -> bool:
         """Whether ``path`` falls under this provider's paths."""
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        prefix = self.spec.path_prefix
+        return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
 
     def view(self, operation: str) -> Callable[..., Response]:
         return cast("Callable[..., Response]", getattr(self.skin, operation))

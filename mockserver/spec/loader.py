@@ -149,7 +149,7 @@ class ProviderSpec:
     def base_url(self) -> str:
         return str(self.api["servers"][0]["url"])
 
-    @property
+    @functools.cached_property
     def path_prefix(self) -> str:
         """The path every operation starts with ("/api/v1", "/v1")."""
         return posixpath.commonpath([op.path for op in self.operations.values()])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import itertools
 import math
+import operator
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -37,14 +40,32 @@ class _Index:
             self.order.remove((old, member))
 
 
+@functools.cache
+def _copier(cls: type) -> Callable[[Any], Any]:
+    """A fast shallow copy of one record class (slotted dataclasses rebuilt from
+    their fields; anything else through copy.copy)."""
+    names = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+    if not names or not hasattr(cls, "__slots__"):
+        return copy.copy
+    values = operator.attrgetter(*names)
+    if len(names) == 1:
+        return lambda record: cls(values(record))
+    return lambda record: cls(*values(record))
+
+
+def _copy(record: Any) -> Any:
+    return _copier(type(record))(record)
+
+
 class _MemoryTx(BufferedTx):
     def __init__(self, backend: MemoryBackend) -> None:
         super().__init__()
         self._backend = backend
 
     def _load(self, table: str, key: str) -> Any | None:
-        found = self._backend.tables.get(table, {}).get(key)
-        return None if found is None else copy.copy(found)
+        rows = self._backend.tables.get(table)
+        found = None if rows is None else rows.get(key)
+        return None if found is None else _copy(found)
 
     def scan(
         self,
@@ -80,6 +101,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._reset()
+        self._reader = _MemoryTx(self)  # reads write nothing, so one serves every read
 
     def _reset(self) -> None:
         self.tables: dict[str, dict[str, Any]] = {}
@@ -97,7 +119,7 @@ class MemoryBackend:
 
     def read(self, work: Callable[[Any], T]) -> T:
         with self._lock:
-            return work(_MemoryTx(self))
+            return work(self._reader)
 
     def _apply(self, tx: _MemoryTx) -> None:
         for (table, key), record in tx.writes.records.items():
@@ -105,7 +127,7 @@ class MemoryBackend:
             if record is DELETED:
                 rows.pop(key, None)
             else:
-                rows[key] = copy.copy(record)
+                rows[key] = _copy(record)
         for (name, member), score in tx.writes.members.items():
             index = self.indexes.get(name)
             if score is not None:
