@@ -54,7 +54,8 @@ def _copier(cls: type) -> Callable[[Any], Any]:
 
 
 def _copy(record: Any) -> Any:
-    return _copier(type(record))(record)
+    kind: Any = type(record)
+    return _copier(kind)(record)
 
 
 class _MemoryTx(BufferedTx):
