@@ -14,6 +14,7 @@ import hmac
 from typing import Any
 
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.control import Control
 from mockserver.engine.clock import format_instant
@@ -29,7 +30,7 @@ from mockserver.engine.errors import (
     UnknownTask,
 )
 from mockserver.engine.model import FAILED, Account, ApiKey, Delivery, Task
-from mockserver.providers._http import json_response
+from mockserver.providers._http import UnreadableBody, json_response, request_body
 from mockserver.providers.context import current_runtime
 
 blueprint = Blueprint("admin", __name__, url_prefix="/__admin")
@@ -87,8 +88,12 @@ def _control() -> Control:
 
 
 def _body() -> dict[str, Any]:
+    try:
+        raw = request_body()
+    except (UnreadableBody, RequestEntityTooLarge) as exc:
+        raise AdminError(400, "invalid_request", f"Send a JSON object ({exc}).") from exc
     data = request.get_json(silent=True)
-    if request.get_data() and not isinstance(data, dict):
+    if raw and not isinstance(data, dict):
         raise AdminError(400, "invalid_request", "Send a JSON object.")
     return data or {}
 

@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 from flask import Blueprint, Flask, Response, request, send_file
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestedRangeNotSatisfiable,
+    RequestEntityTooLarge,
+)
+from werkzeug.http import parse_range_header
 
 from mockserver.admin import blueprint as admin_blueprint
 from mockserver.config import Config
@@ -78,15 +86,39 @@ def _media_blueprint(runtime: Runtime) -> Blueprint:
         if task is None or filename not in renderers:
             return plain_json_error(NotFound("No such media file."))
         path = renderers[filename](task.media)
-        return send_file(path, conditional=True, max_age=86400, download_name=filename)
+        _ignore_unusable_range(request.environ)
+        try:
+            return send_file(path, conditional=True, max_age=86400, download_name=filename)
+        except RequestedRangeNotSatisfiable as exc:
+            answer = plain_json_error(exc)
+            answer.headers["Content-Range"] = f"bytes */{exc.length}"
+            return answer
 
     return blueprint
+
+
+def _ignore_unusable_range(environ: dict[str, Any]) -> None:
+    """RFC 9110 §14.2: a Range header in an unknown unit, or one that does not
+    parse, is ignored (the whole file, 200); so are several ranges at once,
+    which this server does not assemble into multipart/byteranges. A single
+    range past the end is still 416 with ``Content-Range: bytes */<length>``."""
+    header = environ.get("HTTP_RANGE")
+    if header is None:
+        return
+    parsed = parse_range_header(header)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+        del environ["HTTP_RANGE"]
 
 
 def plain_json_error(error: HTTPException) -> Response:
     """Outside every provider (the control API, media, unknown roots): still JSON."""
     status = error.code or 500
-    names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    names = {
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+        416: "range_not_satisfiable",
+    }
     body = {"error": {"code": names.get(status, "error"), "message": error.description}}
     response = json_response(body, status)
     if isinstance(error, MethodNotAllowed) and error.valid_methods:

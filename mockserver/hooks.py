@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from mockserver.engine.errors import InvalidRequest, SimulatorError
 from mockserver.engine.faults import FaultRule, InjectedError, RequestFacts
 from mockserver.engine.journal import bounded_headers, clip, environ_headers
-from mockserver.providers._http import bearer_key
+from mockserver.providers._http import UnreadableBody, bearer_key, request_body
 from mockserver.providers.context import Call, current_call, open_call
 
 if TYPE_CHECKING:
@@ -128,6 +128,8 @@ def _check_sizes(environ: dict[str, object]) -> None:
 
 def _body_for_journal() -> str:
     try:
-        return clip(request.get_data(cache=True))
+        return clip(request_body())
     except RequestEntityTooLarge:
         return "[not read: larger than the server's limit]"
+    except UnreadableBody as exc:
+        return f"[not read: {exc}]"

@@ -22,6 +22,7 @@ import functools
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -30,6 +31,7 @@ from typing import Any, TextIO
 from flask import Flask, Response
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as http_errors
+from gunicorn.http import message as gunicorn_message
 from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -146,10 +148,42 @@ def banner(base_url: str, config: Config, out: TextIO) -> None:
     out.flush()
 
 
+#: the target of the request line this thread parsed last (see _remember_targets)
+_TARGETS = threading.local()
+
+
+def _remember_targets() -> None:
+    """Keep the path of each request line as gunicorn parses it, so a request
+    whose headers then fail to parse (gunicorn drops the half-built request) is
+    still answered in the envelope of the provider owning its path. Wraps one
+    gunicorn method, in gunicorn's own worker processes only."""
+    original = gunicorn_message.Request.parse_request_line
+    if getattr(original, "remembers_targets", False):
+        return
+
+    def parse_request_line(request: Any, line_bytes: bytes) -> Any:
+        _TARGETS.path = _path_of(line_bytes.decode("latin-1"))
+        return original(request, line_bytes)
+
+    parse_request_line.remembers_targets = True  # type: ignore[attr-defined]
+    gunicorn_message.Request.parse_request_line = parse_request_line
+
+
 class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
     """gunicorn's threaded worker, answering requests it cannot even parse (a NUL
-    in a header, a broken request line, bad chunking) in the provider's JSON
-    envelope instead of gunicorn's HTML page."""
+    in a header, a broken request line, bad chunking, an unknown transfer coding)
+    in the owning provider's JSON envelope instead of gunicorn's HTML page."""
+
+    def init_process(self) -> None:
+        _remember_targets()
+        super().init_process()
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        _TARGETS.path = ""
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            req.answered = True  # an error after this (draining the body) sends nothing more
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
         status = _status_for(exc)
@@ -157,7 +191,10 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
             self.log.exception("error handling request")
         else:
             self.log.warning("invalid request from %s: %s", (addr or ("",))[0], exc)
-        path = _path_of(req or getattr(exc, "req", None))
+        if getattr(req, "answered", False):
+            return  # the answer went out; gunicorn closes the connection
+        path = _path_of(req or getattr(exc, "req", None)) or getattr(_TARGETS, "path", "")
+        _TARGETS.path = ""
         body = _envelope(self.wsgi, path, status, str(exc) or "Bad request.")
         head = (
             f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
@@ -177,13 +214,13 @@ def _path_of(req: Any) -> str:
 
 
 def _status_for(exc: BaseException) -> int:
-    """gunicorn's own mapping of its parse errors to statuses."""
+    """gunicorn's own mapping of its parse errors to statuses, but an unknown
+    transfer coding, which gunicorn answers 501, is the client's fault: 400, the
+    status every provider documents for a request it cannot take."""
     if isinstance(exc, http_errors.LimitRequestLine):
         return 414
     if isinstance(exc, http_errors.LimitRequestHeaders):
         return 431
-    if isinstance(exc, http_errors.UnsupportedTransferCoding):
-        return 501
     if isinstance(exc, http_errors.ParseException | http_errors.NoMoreData):
         return 400
     return 500

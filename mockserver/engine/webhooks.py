@@ -14,16 +14,17 @@ import http.client
 import ipaddress
 import json
 import logging
+import posixpath
 import random
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from mockserver.engine.clock import Clock
 from mockserver.engine.model import Attempt, Delivery, Task
@@ -34,6 +35,26 @@ log = logging.getLogger("seedance_mock.webhooks")
 
 USER_AGENT = "seedance-mock-webhook/1"
 BLOCKED = "not delivered: host not allowed"
+OWN_CONTROL_PLANE = "not delivered: the simulator's own control plane"
+#: paths under which the simulator answers control calls (and the dashboard)
+CONTROL_PREFIX = "/__admin"
+
+
+def targets_control_plane(url: str) -> bool:
+    """Whether ``url`` could reach the simulator's control plane on any host,
+    however its path is spelt: percent-encoded (even several times), with dot
+    segments, doubled slashes, or another letter case. Such a delivery is never
+    sent: a callback must not reset or steer the simulator it came from."""
+    path = urlsplit(url).path or "/"
+    for _ in range(4):
+        normal = posixpath.normpath("/" + path.replace("\\", "/")).lstrip("/")
+        if ("/" + normal).lower().startswith(CONTROL_PREFIX):
+            return True
+        decoded = unquote(path)
+        if decoded == path:
+            return False
+        path = decoded
+    return True  # encoded more deeply than any client would: refuse
 
 
 def is_loopback(host: str) -> bool:
@@ -166,11 +187,17 @@ class WebhookDispatcher:
             if not batch:
                 return attempts
             attempts += len(batch)
-            futures = [self._pool.submit(self._attempt, d) for d in batch]
+            try:
+                futures = [self._pool.submit(self._attempt, d) for d in batch]
+            except RuntimeError:  # the pool was shut down (a reset): nothing more to send
+                return attempts
             if not wait:
                 continue
             for future in futures:
-                future.result()
+                try:
+                    future.result()
+                except (CancelledError, Exception):  # a delivery never fails the caller
+                    log.exception("webhook delivery did not finish")
 
     def _attempt(self, delivery: Delivery) -> None:
         try:
@@ -186,8 +213,13 @@ class WebhookDispatcher:
         policy = self._policies[delivery.provider]
         assert policy is not None
         number = len(delivery.attempts) + 1
-        if not self._hosts.permits(delivery.url):
-            attempt = Attempt(number, delivery.due_at, BLOCKED)
+        refusal = (
+            OWN_CONTROL_PLANE
+            if targets_control_plane(delivery.url)
+            else None if self._hosts.permits(delivery.url) else BLOCKED
+        )
+        if refusal is not None:
+            attempt = Attempt(number, delivery.due_at, refusal)
             self._store.record_attempt(delivery.id, attempt, "blocked", None)
             return
         task = self._store.get_task(delivery.task_id)

@@ -7,11 +7,12 @@ what to fix; the provider's error handler renders it in its own envelope.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mockserver.engine.errors import InvalidRequest, PayloadTooLarge, SimulatorError
 from mockserver.engine.orders import Caller, Order
@@ -121,6 +122,37 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction or exponent. JSON has one number type (1.0 and
+    1e0 are the integer 1 to JSON Schema, and to idempotency: DECISIONS A5), so an
+    integral one is read as that integer and every answer renders it as one."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return int(value) if value.is_integer() and abs(value) <= 2**53 else value
+
+
+class UnreadableBody(Exception):
+    """The request's body framing is broken (the client's fault, never ours)."""
+
+
+def request_body() -> bytes:
+    """The whole request body; UnreadableBody when its framing is broken (bad
+    chunked encoding, cut short, an unknown transfer coding) whatever the server."""
+    try:
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise
+    except HTTPException as exc:  # e.g. werkzeug's ClientDisconnected: body cut short
+        raise UnreadableBody(f"The request body could not be read: {exc.description}") from exc
+    except Exception as exc:  # the server's own framing errors (gunicorn, granian)
+        reason = str(exc) or type(exc).__name__
+        raise UnreadableBody(
+            f"The request body could not be read ({reason[:200]}); send it with a correct "
+            "Content-Length, or as valid chunked encoding."
+        ) from exc
+
+
 def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
     """The request body as a JSON object, or InvalidRequest saying what is wrong."""
     mimetype = request.mimetype
@@ -132,16 +164,18 @@ def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
     if length is not None and length > limit:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit}.")
     try:
-        raw = request.get_data(cache=True)
+        raw = request_body()
     except RequestEntityTooLarge as exc:  # a chunked body past the server's cap
         raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.") from exc
+    except UnreadableBody as exc:
+        raise InvalidRequest(str(exc), code=code) from exc
     if len(raw) > limit:
         raise PayloadTooLarge(f"Request body is {len(raw)} bytes; the limit is {limit}.")
     if not raw.strip():
         raise InvalidRequest("Request body is empty; send a JSON object.", code=code)
     try:
         text = raw.decode("utf-8")
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(text, parse_constant=_reject_constant, parse_float=_number)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(
             f"Request body is not valid UTF-8 (byte {exc.start}).", code=code
