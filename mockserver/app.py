@@ -85,7 +85,8 @@ def _media_blueprint(runtime: Runtime) -> Blueprint:
         renderers = {"video.mp4": runtime.media.video, "last-frame.png": runtime.media.last_frame}
         if task is None or filename not in renderers:
             return plain_json_error(NotFound("No such media file."))
-        path = renderers[filename](task.media)
+        with runtime.gate.waiting():  # a first render of a large video takes seconds
+            path = renderers[filename](task.media)
         _ignore_unusable_range(request.environ)
         try:
             return send_file(path, conditional=True, max_age=86400, download_name=filename)

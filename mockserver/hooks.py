@@ -69,7 +69,7 @@ class RequestHooks:
     def _apply(self, provider: Provider, rule: FaultRule) -> Response | None:
         if rule.latency_ms:
             # real time, not simulated: latency faults exist to test client timeouts
-            time.sleep(rule.latency_ms / 1000)
+            self.runtime.gate.sleep(rule.latency_ms / 1000)
         if rule.effect == "error":
             assert rule.error is not None
             raise InjectedError.named(provider.spec, rule.error, rule.message, rule.retry_after)

@@ -23,6 +23,7 @@ from mockserver.engine.model import Task
 from mockserver.engine.simulation import Simulation
 from mockserver.engine.state import State, open_state
 from mockserver.engine.webhooks import HostPolicy, WebhookDispatcher
+from mockserver.gate import Gate
 from mockserver.providers import Provider, built_in, load_skin, plugins
 from mockserver.spec import PROVIDERS, ProviderSpec, load_provider
 
@@ -39,6 +40,7 @@ class Runtime:
         self.providers = load_providers(config)
         self.specs: dict[str, ProviderSpec] = {n: p.spec for n, p in self.providers.items()}
         self.control = Control(self)
+        self.gate = Gate()
         self.media = MediaCache(config.media_cache_dir)
         self._lock = threading.RLock()
         self._ticker: _Ticker | None = None
@@ -61,7 +63,12 @@ class Runtime:
 
     def _clock(self) -> Clock:
         config = self.config
-        return Clock(config.clock, time_scale=config.time_scale, state=self.store.clock_state())
+        return Clock(
+            config.clock,
+            time_scale=config.time_scale,
+            state=self.store.clock_state(),
+            sleeper=self.gate.sleep,
+        )
 
     def _build(self) -> None:
         """This process's objects around the shared store."""
@@ -119,7 +126,8 @@ class Runtime:
         only when the deliveries (and the retries due meanwhile) are done."""
         now = self.clock.now() if now is None else now
         self.simulation.settle_due()
-        self.webhooks.deliver_due(now, wait=wait)
+        with self.gate.waiting():  # a receiver that takes its time holds up nobody
+            self.webhooks.deliver_due(now, wait=wait)
         if now - self._last_sweep >= SWEEP_SECONDS * max(1.0, self.config.time_scale):
             self._last_sweep = now
             self.store.expire(now)

@@ -1,12 +1,19 @@
 """Serving a simulator with a production WSGI server: gunicorn (the default) or granian.
 
-gunicorn's threaded workers are the default: a request held by an injected
-latency fault or a first render ties up one thread, not the worker, and requests
-too broken to parse are answered in the provider's JSON envelope (EnvelopeWorker).
-granian, a Rust server, serves about three times the requests per second (see
-tests/benchmarks) from one Python thread per worker, so a latency fault there
-delays every request of that worker, and granian answers unparsable requests
-itself. It is the choice for load tests; ``--server granian``.
+gunicorn's threaded workers are the default, through EnvelopeWorker: a request
+reaches a thread only once it has arrived whole (the worker's event loop
+collects the bytes), so no number of slow or idle clients holds up anyone
+else; a request held by an injected latency fault or a first render ties up one
+of 16 threads, not the worker; a dropped-connection fault really closes the
+socket; and requests too broken to parse are answered in the owning provider's
+JSON envelope.
+
+granian (``--server granian``, Rust) serves several times the requests per
+second (tests/benchmarks). Its 4 request threads per worker take turns behind
+the runtime's gate (gate.py), so a latency fault delays no other request. But
+it answers HTTP it cannot parse (a malformed request line or header, an unknown
+transfer coding) itself with an empty 400, and a dropped-connection fault can
+only cut the answer after its status line: the choice for load tests.
 
 For gunicorn the listening socket is bound here, before gunicorn starts, so
 ``--port 0`` works and the banner shows the real port; gunicorn takes the socket
@@ -20,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import socket
 import sys
 import threading
@@ -29,11 +37,12 @@ from http import HTTPStatus
 from typing import Any, TextIO
 
 from flask import Flask, Response
+from gunicorn import http as gunicorn_http
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as http_errors
 from gunicorn.http import message as gunicorn_message
 from gunicorn.util import write_nonblock
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import _DEFER, ThreadWorker
 
 from mockserver.config import Config
 from mockserver.engine.errors import InternalError, InvalidRequest
@@ -52,7 +61,12 @@ SERVERS = ("gunicorn", "granian")
 #: (a thread per request in flight); granian is fastest with one, since more
 #: threads only contend for the GIL (p99 at 32 connections went from 19 ms to
 #: over 100 ms with 4 or 16 threads, tests/benchmarks)
-DEFAULT_THREADS = {"gunicorn": 16, "granian": 1}
+DEFAULT_THREADS = {"gunicorn": 16, "granian": 4}
+#: how long gunicorn waits on a client that stopped sending its request (or reading
+#: the answer) before it closes the connection; the wait holds no thread
+READ_TIMEOUT_SECONDS = 10.0
+#: a request larger than this goes to a thread as it is (the app refuses it 413)
+_COLLECT_LIMIT = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,15 +78,16 @@ class ServeOptions:
     )
     port: int = setting(8000, "port to listen on; 0 picks a free one")
     threads: int | None = setting(
-        None, "request threads per worker (default: 16 with gunicorn, 1 with granian)"
+        None,
+        "request threads per worker (default: 4 with granian, taking turns; 16 with gunicorn)",
     )
     access_log: bool = setting(False, "log every request to standard output")
     workers: int = setting(1, "worker processes; more than 1 needs a sqlite or redis store")
     server: str = setting(
         "gunicorn",
-        "the WSGI server: gunicorn (threads per worker; unparsable requests answered in the "
-        "provider's envelope) or granian (about 3x the requests per second, for load tests; one "
-        "thread per worker, so a latency fault delays the worker's other requests)",
+        "the WSGI server: gunicorn (every answer in the provider's envelope, real dropped "
+        "connections) or granian (several times the requests per second, for load tests; HTTP "
+        "it cannot parse gets its own empty 400)",
         choices=("gunicorn", "granian"),
     )
 
@@ -148,6 +163,69 @@ def banner(base_url: str, config: Config, out: TextIO) -> None:
     out.flush()
 
 
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d+)[ \t]*\r?$", re.I | re.M)
+_CHUNKED = re.compile(rb"^transfer-encoding[ \t]*:.*chunked", re.I | re.M)
+
+
+def _collect(conn: Any, cfg: Any) -> bool:
+    """Read what the client has sent so far, without blocking; True once the
+    request is whole (or the client closed, or it is too big to wait for), with
+    every byte handed to the connection's parser."""
+    pending: bytearray = getattr(conn, "collected", None) or bytearray()
+    if conn.parser is not None:
+        pending[:0] = conn.parser.unreader.take_buffered()
+    closed = False
+    conn.sock.setblocking(False)
+    try:
+        while len(pending) < _COLLECT_LIMIT:
+            chunk = conn.sock.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            pending += chunk
+    except (BlockingIOError, InterruptedError):
+        pass
+    except OSError:
+        closed = True
+    finally:
+        conn.sock.setblocking(True)
+    if not (closed or len(pending) >= _COLLECT_LIMIT or _whole(pending)):
+        conn.collected = pending
+        return False
+    conn.collected = None
+    if conn.parser is None:
+        conn.parser = gunicorn_http.get_parser(cfg, conn.sock, conn.client)
+    conn.parser.unreader.unread(bytes(pending))
+    return True
+
+
+def _whole(data: bytes | bytearray) -> bool:
+    """Whether ``data`` holds a complete request head and its body."""
+    end = _HEAD_END.search(data)
+    if end is None:
+        return False
+    head, body = data[: end.start()], len(data) - end.end()
+    if _CHUNKED.search(head):  # the last chunk, or anything ending as a chunked body ends
+        return body > 0 and (b"\n0\r\n\r\n" in data[end.end() - 2 :] or data.endswith(b"\r\n\r\n"))
+    length = _LENGTH.search(head)
+    return length is None or body >= int(length.group(1))
+
+
+class _BoundedSocket(socket.socket):
+    """A client socket whose blocking reads and writes give up after
+    READ_TIMEOUT_SECONDS (gunicorn switches sockets to blocking mode, which
+    would otherwise mean no timeout)."""
+
+    __slots__ = ()  # the same layout as socket.socket, so a socket can become one
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(READ_TIMEOUT_SECONDS)
+        else:
+            super().setblocking(False)
+
+
 #: the target of the request line this thread parsed last (see _remember_targets)
 _TARGETS = threading.local()
 
@@ -177,6 +255,17 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
     def init_process(self) -> None:
         _remember_targets()
         super().init_process()
+
+    def handle(self, conn: Any) -> Any:
+        """Serve ``conn`` once its request has arrived whole; until then hand it
+        back to the event loop (gunicorn's defer), so a thread never waits on a
+        client. gunicorn closes a deferred connection silent for its keepalive."""
+        if type(conn.sock) is socket.socket:
+            conn.sock.__class__ = _BoundedSocket
+        if not _collect(conn, self.cfg):
+            return _DEFER
+        conn.data_ready = True
+        return super().handle(conn)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
         _TARGETS.path = ""
@@ -280,6 +369,8 @@ def _serve_gunicorn(options: ServeOptions, config: Config, out: TextIO) -> None:
         "errorlog": "-",
         "loglevel": "warning",
         "graceful_timeout": 5,
+        # how long a connection may stay silent, between requests or inside one
+        "keepalive": 5,
         "timeout": 120,
         # Generous server ceilings (0 = gunicorn's 1 MB maximum line): the app
         # refuses anything over its own 8 KB limits in the provider's envelope.
@@ -291,11 +382,15 @@ def _serve_gunicorn(options: ServeOptions, config: Config, out: TextIO) -> None:
     _Gunicorn(lambda: create_app(config), settings).run()
 
 
-def build_app(config: Config) -> Flask:
-    """The app of one granian worker (a module-level function: granian may pickle it)."""
+def build_app(config: Config, threads: int = 1) -> Flask:
+    """The app of one granian worker (a module-level function: granian may pickle it):
+    with several request threads, behind the runtime's gate (see gate.py)."""
     from mockserver.app import create_app
 
-    return create_app(config)
+    app = create_app(config)
+    if threads > 1:
+        app.wsgi_app = app.extensions[EXTENSION].gate.serialize(app.wsgi_app)  # type: ignore[method-assign]
+    return app
 
 
 def _serve_granian(options: ServeOptions, config: Config, out: TextIO) -> None:
@@ -321,4 +416,5 @@ def _serve_granian(options: ServeOptions, config: Config, out: TextIO) -> None:
         log_access=options.access_log,
     )
     banner(_base_url(options.host, port), config, out)
-    server.serve(target_loader=functools.partial(build_app, config), wrap_loader=False)
+    loader = functools.partial(build_app, config, options.request_threads)
+    server.serve(target_loader=loader, wrap_loader=False)

@@ -291,7 +291,7 @@ def test_serve_help_names_every_flag_its_variable_and_its_default() -> None:
         "(default: documented)",
         "(default: 1000)",
         "(default: gunicorn)",
-        "(default: 16 with gunicorn, 1 with granian)",
+        "(default: 4 with granian, taking turns; 16 with gunicorn)",
     ):
         assert default in text, default
     assert "SIGTERM" in text

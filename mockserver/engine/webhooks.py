@@ -216,7 +216,9 @@ class WebhookDispatcher:
         refusal = (
             OWN_CONTROL_PLANE
             if targets_control_plane(delivery.url)
-            else None if self._hosts.permits(delivery.url) else BLOCKED
+            else None
+            if self._hosts.permits(delivery.url)
+            else BLOCKED
         )
         if refusal is not None:
             attempt = Attempt(number, delivery.due_at, refusal)

@@ -171,6 +171,12 @@ def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
         raise InvalidRequest(str(exc), code=code) from exc
     if len(raw) > limit:
         raise PayloadTooLarge(f"Request body is {len(raw)} bytes; the limit is {limit}.")
+    if length is not None and len(raw) < length:
+        raise InvalidRequest(
+            f"The request body was cut short: {len(raw)} of the {length} bytes its "
+            "Content-Length announces arrived.",
+            code=code,
+        )
     if not raw.strip():
         raise InvalidRequest("Request body is empty; send a JSON object.", code=code)
     try:

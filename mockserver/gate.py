@@ -1,0 +1,60 @@
+"""One request at a time in a worker's Python, however many threads it has.
+
+Under a server that hands requests to several threads (granian's blocking
+threads), requests that all want the CPU only contend for the GIL: each one
+takes several times longer and the tail latency explodes. The gate lets one
+request run at a time, and a request that waits (an injected latency fault, a
+create latency of the observed profile, a first render of a large video, the
+webhooks of a clock advance) opens the gate while it waits, so the worker's
+other threads serve everyone else meanwhile. Without ``serialize`` (gunicorn,
+in-process) the gate is never closed and ``waiting`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class Gate:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holder = threading.local()
+
+    def serialize(self, app: WSGIApp) -> WSGIApp:
+        """``app`` behind the gate (its response body is sent outside it)."""
+
+        def gated(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            with self._lock:
+                self._holder.inside = True
+                try:
+                    return app(environ, start_response)
+                finally:
+                    self._holder.inside = False
+
+        return gated
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Open the gate while the current request waits for something."""
+        if not getattr(self._holder, "inside", False):
+            yield
+            return
+        self._holder.inside = False
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._holder.inside = True
+
+    def sleep(self, seconds: float) -> None:
+        """``time.sleep`` with the gate open."""
+        import time
+
+        with self.waiting():
+            time.sleep(seconds)
