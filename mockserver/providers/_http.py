@@ -159,6 +159,27 @@ def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
     if mimetype != "application/json":
         shown = mimetype or "none"
         raise InvalidRequest(f"Content-Type must be application/json (got {shown}).", code=code)
+    body = _parse_json(_read_raw(spec, code), code)
+    if not isinstance(body, dict):
+        raise InvalidRequest("Request body must be a JSON object.", code=code)
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(
+            "Request body holds a \\u escape that is not a Unicode character (a lone surrogate).",
+            code=code,
+        ) from exc
+    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise InvalidRequest(
+            f"Request body is nested deeper than {MAX_JSON_DEPTH} levels.", code=code
+        )
+    if any("\x00" in k for k in body):
+        raise InvalidRequest("Field names must not contain NUL characters.", code=code)
+    return body
+
+
+def _read_raw(spec: ProviderSpec, code: str | None) -> bytes:
+    """The body's bytes, within the provider's size limit and as long as announced."""
     length = request.content_length
     limit = spec.profile.max_body_bytes
     if length is not None and length > limit:
@@ -179,31 +200,18 @@ def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
         )
     if not raw.strip():
         raise InvalidRequest("Request body is empty; send a JSON object.", code=code)
+    return raw
+
+
+def _parse_json(raw: bytes, code: str | None) -> Any:
     try:
-        text = raw.decode("utf-8")
-        body = json.loads(text, parse_constant=_reject_constant, parse_float=_number)
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_number)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(
             f"Request body is not valid UTF-8 (byte {exc.start}).", code=code
         ) from exc
     except (json.JSONDecodeError, RecursionError, ValueError) as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}.", code=code) from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest("Request body must be a JSON object.", code=code)
-    try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidRequest(
-            "Request body holds a \\u escape that is not a Unicode character (a lone surrogate).",
-            code=code,
-        ) from exc
-    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise InvalidRequest(
-            f"Request body is nested deeper than {MAX_JSON_DEPTH} levels.", code=code
-        )
-    if any("\x00" in k for k in body):
-        raise InvalidRequest("Field names must not contain NUL characters.", code=code)
-    return body
 
 
 def validate(spec: ProviderSpec, definition: str, instance: Any, *, join: bool) -> None:
