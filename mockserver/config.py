@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from mockserver.engine.accounts import MAX_CREDITS
 from mockserver.engine.clock import MODES
 from mockserver.settings import setting
 from mockserver.spec import PROFILES
@@ -35,8 +36,12 @@ class AccountSeed:
         if not isinstance(data.get("provider"), str) or not data["provider"]:
             raise ValueError("account provider must be a provider name")
         credits = data.get("credits", 0)
-        if not isinstance(credits, int) or isinstance(credits, bool) or credits < 0:
-            raise ValueError("account credits must be a whole number >= 0")
+        if (
+            not isinstance(credits, int)
+            or isinstance(credits, bool)
+            or not 0 <= credits <= MAX_CREDITS
+        ):
+            raise ValueError(f"account credits must be a whole number from 0 to {MAX_CREDITS}")
         keys = data.get("keys", [])
         if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
             raise ValueError("account keys must be a list of non-empty strings")

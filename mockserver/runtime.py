@@ -56,10 +56,14 @@ class Runtime:
             simulation = Simulation(
                 self.specs, self._clock(), self.store, random.Random(config.seed)
             )
-            for seed in initial_accounts(config, self.specs):
-                simulation.create_account(
-                    seed.provider, seed.id, seed.credits, list(seed.keys), seed.purchased
-                )
+            try:
+                for seed in initial_accounts(config, self.specs):
+                    simulation.create_account(
+                        seed.provider, seed.id, seed.credits, list(seed.keys), seed.purchased
+                    )
+            except BaseException:  # all the start state or none: the next start tries again
+                self.store.clear()
+                raise
 
     def _clock(self) -> Clock:
         config = self.config

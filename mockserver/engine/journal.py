@@ -20,6 +20,7 @@ HEADERS_LIMIT = 4096
 HEADER_COUNT_LIMIT = 64
 HEADER_VALUE_LIMIT = 1024
 TRUNCATED = "…[truncated]"
+_MORE = ("…", "[more headers not kept]")
 _REDACTED = {"authorization", "x-admin-token", "cookie", "proxy-authorization"}
 
 
@@ -31,9 +32,10 @@ def clip(data: bytes) -> str:
 
 def bounded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Headers as the journal keeps them: credentials replaced (only an
-    Authorization scheme is kept), and the whole within HEADERS_LIMIT."""
+    Authorization scheme is kept), and the whole, markers included, within
+    HEADERS_LIMIT characters."""
     kept: dict[str, str] = {}
-    budget = HEADERS_LIMIT
+    budget = HEADERS_LIMIT - len(_MORE[0]) - len(_MORE[1])  # room for the last marker
     for name, value in pairs:
         if name.lower() in _REDACTED:
             scheme, _, secret = value.partition(" ")
@@ -42,15 +44,16 @@ def bounded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
         if size <= budget and len(value) <= HEADER_VALUE_LIMIT:
             kept[name] = value
             budget -= size
-            if len(kept) < HEADER_COUNT_LIMIT:
-                continue
-        elif budget > len(name) and len(kept) < HEADER_COUNT_LIMIT:
-            room = min(HEADER_VALUE_LIMIT, budget - len(name))
-            kept[name[:HEADER_VALUE_LIMIT]] = value[:room] + TRUNCATED
-            budget -= len(name) + room
-            continue
-        kept["…"] = "[more headers not kept]"
-        break
+        elif budget > len(name) + len(TRUNCATED) and len(name) <= HEADER_VALUE_LIMIT:
+            room = min(HEADER_VALUE_LIMIT, budget - len(name)) - len(TRUNCATED)
+            kept[name] = value[:room] + TRUNCATED
+            budget -= len(name) + room + len(TRUNCATED)
+        else:
+            kept[_MORE[0]] = _MORE[1]
+            break
+        if len(kept) >= HEADER_COUNT_LIMIT:
+            kept[_MORE[0]] = _MORE[1]
+            break
     return kept
 
 

@@ -139,6 +139,17 @@ class UnreadableBody(Exception):
 def request_body() -> bytes:
     """The whole request body; UnreadableBody when its framing is broken (bad
     chunked encoding, cut short, an unknown transfer coding) whatever the server."""
+    codings = [
+        c.strip().lower()
+        for c in request.environ.get("HTTP_TRANSFER_ENCODING", "").split(",")
+        if c.strip()
+    ]
+    unknown = [c for c in codings if c != "chunked"]
+    if unknown:
+        raise UnreadableBody(
+            f"Transfer-Encoding {', '.join(unknown)} is not supported: send the body as it "
+            "is, with a Content-Length or chunked."
+        )
     try:
         return request.get_data(cache=True)
     except RequestEntityTooLarge:
