@@ -102,6 +102,9 @@ class Task:
     origin: str = ""  # scheme://host the client called; output URLs point there
     #: the store's order of creation (ties in the due queue end in this order)
     seq: int = field(default=0, compare=False)
+    operation: str = ""  # the submit operation that made it
+    #: credits given back when it completes (a reservation above its final price)
+    completion_refund: int = 0
 
 
 @dataclass(slots=True)

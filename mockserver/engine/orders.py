@@ -15,7 +15,7 @@ from typing import Any
 
 from mockserver.engine.errors import InvalidRequest, SimulatorError
 from mockserver.engine.model import Task
-from mockserver.spec import ProviderSpec
+from mockserver.spec import Profile
 
 
 @dataclass
@@ -38,38 +38,39 @@ class Order:
     idempotency_key: str | None = None
     origin: str = ""
     scenario: str | None = None
+    operation: str | None = None  # the operation's name in api.json
 
 
-def media_count(spec: ProviderSpec, body: Mapping[str, Any]) -> int:
+def media_count(profile: Profile, body: Mapping[str, Any]) -> int:
     """How many reference media a body carries (its profile's ``media`` field)."""
-    field = spec.profile.request_fields.get("media")
+    field = profile.request_fields.get("media")
     found = body.get(field) if field else None
     return len(found) if isinstance(found, list) else 0
 
 
-def refuse_content(spec: ProviderSpec, params: Mapping[str, Any]) -> None:
+def refuse_content(profile: Profile, params: Mapping[str, Any]) -> None:
     """The observed "real person" rejection: a marker in a field, refused uncharged."""
-    rule = spec.profile.quirks.get("content_rejection")
+    rule = profile.quirks.get("content_rejection")
     if rule and str(rule["marker"]) in str(params.get(str(rule["field"]), "")):
         raise InvalidRequest(str(rule["message"]))
 
 
-def needs_purchase(spec: ProviderSpec, params: Mapping[str, Any]) -> bool:
+def needs_purchase(profile: Profile, params: Mapping[str, Any]) -> bool:
     """The observed purchase gate: some tiers need an account that bought credits."""
-    tiers = spec.profile.quirks.get("purchase_required", {}).get("tiers", [])
-    tier = spec.profile.request_fields.get("tier")
+    tiers = profile.quirks.get("purchase_required", {}).get("tiers", [])
+    tier = profile.request_fields.get("tier")
     return tier is not None and params.get(tier) in tiers
 
 
-def create_latency(spec: ProviderSpec, params: Mapping[str, Any]) -> float:
+def create_latency(profile: Profile, params: Mapping[str, Any]) -> float:
     """Observed slow creates: seconds per reference medium."""
-    per_url = spec.profile.quirks.get("create_latency", {}).get("per_media_url_seconds", 0.0)
-    return float(per_url) * media_count(spec, params)
+    per_url = profile.quirks.get("create_latency", {}).get("per_media_url_seconds", 0.0)
+    return float(per_url) * media_count(profile, params)
 
 
-def field_value(spec: ProviderSpec, params: Mapping[str, Any], name: str) -> Any:
+def field_value(profile: Profile, params: Mapping[str, Any], name: str) -> Any:
     """The value of the request field the profile names for ``name``, if any."""
-    field = spec.profile.request_fields.get(name)
+    field = profile.request_fields.get(name)
     return None if field is None else params.get(field)
 
 

@@ -141,11 +141,14 @@ def bind_key(record: IdempotencyRecord | None, task: Task, ttl: float) -> Idempo
 def settle(
     task: Task, outcome: str, at: float, code: str | None, message: str | None
 ) -> tuple[Task, int]:
-    """``task`` moved to ``outcome`` at ``at``, and the credits to refund."""
+    """``task`` moved to ``outcome`` at ``at``, and the credits to refund: all of
+    them when it fails (if its profile refunds failures), else what was reserved
+    above its final price."""
     ended = dataclasses.replace(task, status=outcome, updated_at=max(at, task.created_at))
     ended.due_at = None
     if outcome != FAILED:
-        return ended, 0
+        ended.refunded = min(task.completion_refund, task.credits)
+        return ended, ended.refunded
     ended.error_code = code or task.error_code
     ended.error_message = message or task.error_message
     ended.refunded = task.credits if task.refund_on_failure else 0

@@ -8,6 +8,7 @@ drives the same object (``clock.advance``, ``force``, accounts, faults).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -56,6 +57,7 @@ from mockserver.engine.orders import (
 )
 from mockserver.engine.state import State
 from mockserver.spec import ProviderSpec
+from mockserver.spec.profile import RateLimitRule
 
 #: how long an unfinished first request holds its idempotency key
 CLAIM_LEASE_SECONDS = 300.0
@@ -79,6 +81,7 @@ class Principal:
     provider: str
     account_id: str
     key: str
+    client: str | None = None  # the address it calls from (some limits count per address)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class TaskRequest:
     scenario: str | None = None
     latency_seconds: float = 0.0
     requires_purchase: bool = False
+    operation: str | None = None  # the submit operation (its profile overlay applies)
+    #: credits given back when the task completes (a reservation above the final price)
+    completion_refund: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,18 @@ def _compact(params: dict[str, Any]) -> dict[str, Any]:
         sys.intern(key): sys.intern(value) if isinstance(value, str) and len(value) <= 64 else value
         for key, value in params.items()
     }
+
+
+def _window(principal: Principal, rule: RateLimitRule) -> Window | None:
+    """The window a rate-limit rule keeps for this caller: per account, or per
+    client address (None when the address is unknown)."""
+    if rule.scope == "client":
+        if principal.client is None:
+            return None
+        owner = f"client:{principal.client}"
+    else:
+        owner = principal.account_id
+    return Window(f"{principal.provider}:{owner}:{rule.name}", rule.limit, rule.window_seconds)
 
 
 def fingerprint(body: Any) -> str:
@@ -200,8 +218,9 @@ class Simulation(AccountBook):
         rules = [r for r in profile.rate_limits if r.counts in counts]
         if not rules:
             return
-        prefix = f"{principal.provider}:{principal.account_id}"
-        windows = [Window(f"{prefix}:{r.name}", r.limit, r.window_seconds) for r in rules]
+        windows = [w for r in rules if (w := _window(principal, r)) is not None]
+        if not windows:
+            return
         wait = self.store.admit(windows, self.clock.now())
         if wait is not None:
             seconds = max(1, math.ceil(round(wait, 3)))
@@ -216,7 +235,7 @@ class Simulation(AccountBook):
         """``authenticate`` for a Caller, which learns its account."""
         principal = self.authenticate(caller.provider, caller.key, caller.client)
         caller.account_id = principal.account_id
-        return principal
+        return dataclasses.replace(principal, client=caller.client)
 
     def place(self, caller: Caller, order: Order) -> Submission:
         """A submission: authenticate, count it against every limit the profile
@@ -224,11 +243,13 @@ class Simulation(AccountBook):
         or the profile's quirks refuse, price it, then create (or replay) the task."""
         principal = self.identify(caller)
         spec = self.specs[principal.provider]
-        self.admit(principal, "submit", *(["media"] if media_count(spec, order.body) else []))
+        counted = media_count(spec.profile_for(order.operation), order.body)
+        self.admit(principal, "submit", *(["media"] if counted else []))
         if order.refusal is not None:
             raise order.refusal
         assert order.params is not None
-        refuse_content(spec, order.params)
+        profile = spec.profile_for(order.operation)
+        refuse_content(profile, order.params)
         return self.submit(principal, self._task_request(spec, order, order.params))
 
     def look(
@@ -243,13 +264,16 @@ class Simulation(AccountBook):
 
     @staticmethod
     def _task_request(spec: ProviderSpec, order: Order, params: dict[str, Any]) -> TaskRequest:
+        profile = spec.profile_for(order.operation)
+
         def value(name: str) -> Any:
-            return field_value(spec, params, name)
+            return field_value(profile, params, name)
 
         return TaskRequest(
             params=params,
             body=order.body,
-            credits=spec.price(params).credits,
+            credits=spec.price(params, order.operation).credits,
+            operation=order.operation,
             clip_seconds=int(value("duration")),
             resolution=value("resolution"),
             aspect_ratio=value("aspect_ratio"),
@@ -257,12 +281,12 @@ class Simulation(AccountBook):
             origin=order.origin,
             seed=value("seed"),
             tier=value("tier"),
-            carries_media=media_count(spec, params) > 0,
+            carries_media=media_count(profile, params) > 0,
             callback_url=value("callback_url"),
             idempotency_key=order.idempotency_key,
             scenario=order.scenario,
-            latency_seconds=create_latency(spec, params),
-            requires_purchase=needs_purchase(spec, params),
+            latency_seconds=create_latency(profile, params),
+            requires_purchase=needs_purchase(profile, params),
         )
 
     # submissions -------------------------------------------------------------
@@ -317,7 +341,7 @@ class Simulation(AccountBook):
         return None
 
     def _new_task(self, principal: Principal, request: TaskRequest) -> Task:
-        profile = self.specs[principal.provider].profile
+        profile = self.specs[principal.provider].profile_for(request.operation)
         now = self.clock.now()
         with self._rng_lock:
             task_id = profile.task_id.generate(self.rng)
@@ -355,6 +379,8 @@ class Simulation(AccountBook):
             error_message=profile.failure.message,
             callback_url=request.callback_url,
             origin=sys.intern(request.origin),
+            operation=sys.intern(request.operation or ""),
+            completion_refund=request.completion_refund,
         )
 
     @staticmethod

@@ -99,7 +99,8 @@ def order(
     except SimulatorError as exc:
         return Order(body, None, exc)
     params = normalise({**spec.validator(definition).defaults(), **body})
-    return Order(body, params, None, key, origin(), chosen)
+    operation = str(request.endpoint or "").rpartition(".")[2] or None
+    return Order(body, params, None, key, origin(), chosen, operation)
 
 
 def _depth(value: Any, limit: int) -> int:

@@ -115,6 +115,11 @@ class ProviderSpec:
         schema = _read(root / self.api["schema"])
         self.schema: dict[str, Any] = jsonpatch.apply_patch(schema, chosen.get("schema_patch", []))
         self.profile = Profile.from_json(name, self.profile_json)
+        self._operation_profiles = {
+            op: Profile.from_json(name, deep_merge(self.profile_json, overlay))
+            for op, overlay in self.profile_json.get("operations", {}).items()
+            if not op.startswith("x-")
+        }
         self.operations = {
             op_name: Operation(
                 name=op_name,
@@ -193,11 +198,16 @@ class ProviderSpec:
         codes.update(_error_codes_in(self.schema))
         return codes
 
-    def price(self, params: Mapping[str, Any]) -> Price:
+    def profile_for(self, operation: str | None) -> Profile:
+        """The profile an operation runs under: profile.json, with the operation's
+        own overlay (``operations.<name>`` in profile.json) merged in."""
+        if not operation or operation not in self._operation_profiles:
+            return self.profile
+        return self._operation_profiles[operation]
+
+    def price(self, params: Mapping[str, Any], operation: str | None = None) -> Price:
         """The price of a request whose defaults are already filled in."""
-        keys = self.profile.pricing.keys
-        values = {k: int(params[k]) if k == "duration" else params[k] for k in keys}
-        return self.profile.pricing.price(**values)
+        return self.profile_for(operation).pricing.price(params)
 
     def price_grid(self, operation: str) -> Iterator[tuple[dict[str, Any], Price]]:
         """Every valid combination of the priced fields, with its price."""
@@ -205,13 +215,14 @@ class ProviderSpec:
         assert op.body is not None
         validator = self.validator(op.body)
         props = validator.schema["properties"]
-        keys = self.profile.pricing.keys
-        choices = [props[k].get("enum", [False, True]) for k in keys]
+        keys = self.profile_for(operation).pricing.keys
+        choices = [_choices(props.get(k, {})) for k in keys]
         sample = next(iter(self.examples("request", operation)))
         for combo in itertools.product(*choices):
             request = {**sample, **dict(zip(keys, combo, strict=True))}
             if validator.is_valid(request):
-                yield dict(zip(keys, combo, strict=True)), self.price(request)
+                priced = {**validator.defaults(), **request}
+                yield dict(zip(keys, combo, strict=True)), self.price(priced, operation)
 
     def examples(self, kind: str, operation: str | None = None) -> Iterator[dict[str, Any]]:
         """The verbatim examples from the provider document, filtered by kind/operation."""
@@ -223,6 +234,15 @@ class ProviderSpec:
         folder = self.root / "examples"
         index = _read(folder / "index.json")["examples"]
         return [{**entry, "body": _read(folder / entry["file"])} for entry in index]
+
+
+def _choices(schema: Mapping[str, Any]) -> list[Any]:
+    """The values a priced field can take: its enum, its integer range, or a boolean."""
+    if "enum" in schema:
+        return list(schema["enum"])
+    if schema.get("type") == "integer" and "minimum" in schema and "maximum" in schema:
+        return list(range(int(schema["minimum"]), int(schema["maximum"]) + 1))
+    return [False, True]
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 Json = Mapping[str, Any]
@@ -48,16 +48,23 @@ class IdFormat:
 
 @dataclass(frozen=True)
 class RateLimitRule:
-    """``limit`` admissions per sliding ``window_seconds``, per account."""
+    """``limit`` admissions per sliding ``window_seconds``, per account or per
+    client address (``scope``)."""
 
     name: str
     limit: int
     window_seconds: float
     counts: str
+    scope: str = "account"
 
     @classmethod
     def from_json(cls, name: str, data: Json) -> RateLimitRule:
-        return cls(name, int(data["limit"]), float(data["window_seconds"]), str(data["counts"]))
+        scope = str(data.get("scope", "account"))
+        if scope not in ("account", "client"):
+            raise ValueError(f"rate_limits.{name}.scope must be account or client, not {scope!r}")
+        return cls(
+            name, int(data["limit"]), float(data["window_seconds"]), str(data["counts"]), scope
+        )
 
 
 @dataclass(frozen=True)
@@ -88,40 +95,65 @@ class Price:
 
 @dataclass(frozen=True)
 class PriceTable:
-    """Credits per request: explicit cells, else a per-second estimate."""
+    """Credits per request: an explicit cell when one matches, else the first
+    per-second rate whose ``when`` matches, times the duration, rounded."""
 
     cells: tuple[Json, ...]
-    per_second: Json
-    per_second_provenance: str
+    rates: tuple[Json, ...]
     #: the request fields a cell is keyed by, besides "credits" and provenance
     keys: tuple[str, ...]
+    #: the request field holding the clip's seconds
+    duration_field: str = "duration"
 
     @classmethod
-    def from_json(cls, data: Json) -> PriceTable:
-        cells = tuple(data["cells"])
-        keys = tuple(k for k in cells[0] if k != "credits" and not k.startswith("x-"))
-        per_second = data.get("per_second", {})
-        return cls(cells, per_second, provenance(per_second), keys)
+    def from_json(cls, data: Json, duration_field: str = "duration") -> PriceTable:
+        cells = tuple(data.get("cells", ()))
+        rates = tuple(data.get("rates", ()))
+        keyed = [k for cell in cells[:1] for k in cell if k != "credits" and not k.startswith("x-")]
+        conditions = [k for rate in rates for k in rate.get("when", {})]
+        keys = tuple(dict.fromkeys([*keyed, *conditions]))
+        return cls(cells, rates, keys, duration_field)
 
-    def price(self, **params: Any) -> Price:
-        """The price of a request given the fields named in ``keys``."""
+    def price(self, params: Mapping[str, Any]) -> Price:
+        """The price of a request whose defaults are filled in."""
         for cell in self.cells:
-            if all(cell[key] == params[key] for key in self.keys):
+            if all(_same(cell[key], params.get(key)) for key in cell if _is_field(key)):
                 return Price(int(cell["credits"]), provenance(cell), estimate=False)
-        rate = self._rate(params)
-        if rate is None:
-            described = ", ".join(f"{k}={params[k]!r}" for k in self.keys)
-            raise LookupError(f"no price for {described}")
-        credits = Decimal(str(rate)) * Decimal(int(params["duration"]))
-        rounded = int(credits.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        return Price(rounded, f"estimate: {self.per_second_provenance}", estimate=True)
+        for rate in self.rates:
+            if all(_matches(want, params.get(key)) for key, want in rate.get("when", {}).items()):
+                return self._per_second(rate, params)
+        described = ", ".join(f"{k}={params.get(k)!r}" for k in self.keys)
+        raise LookupError(f"no price for {described}")
 
-    def _rate(self, params: Mapping[str, Any]) -> float | None:
-        try:
-            by_resolution = self.per_second[params["quality_tier"]][params["resolution"]]
-        except KeyError:
-            return None
-        return float(by_resolution["audio" if params["generate_audio"] else "silent"])
+    def _per_second(self, rate: Json, params: Mapping[str, Any]) -> Price:
+        seconds = Decimal(str(params[self.duration_field]))
+        credits = Decimal(str(rate["per_second"])) * seconds
+        rounding = ROUND_CEILING if rate.get("rounding") == "ceil" else ROUND_HALF_UP
+        rounded = int(credits.quantize(Decimal(1), rounding=rounding))
+        estimate = bool(rate.get("estimate"))
+        source = provenance(rate)
+        return Price(rounded, f"estimate: {source}" if estimate else source, estimate=estimate)
+
+
+def _is_field(key: str) -> bool:
+    return key != "credits" and not key.startswith("x-")
+
+
+def _same(documented: Any, sent: Any) -> bool:
+    """A documented value and a request's are the same: booleans only as booleans,
+    and a duration written "8" is 8 seconds."""
+    if isinstance(documented, bool) or isinstance(sent, bool):
+        return documented is sent
+    if isinstance(documented, int) and isinstance(sent, str) and sent.isdigit():
+        return documented == int(sent)
+    return bool(documented == sent)
+
+
+def _matches(want: Any, value: Any) -> bool:
+    """A rate's condition: a value, or any of a list of values."""
+    if isinstance(want, list):
+        return any(_same(w, value) for w in want)
+    return _same(want, value)
 
 
 @dataclass(frozen=True)
@@ -267,7 +299,9 @@ class Profile:
                 bool(data["refunds"]["on_failure"]),
             ),
             retention_seconds=float(data["retention"]["task_seconds"]),
-            pricing=PriceTable.from_json(data["pricing"]),
+            pricing=PriceTable.from_json(
+                data["pricing"], str(data.get("request_fields", {}).get("duration", "duration"))
+            ),
             timing=TimingModel.from_json(data["timing"]),
             media=MediaProfile.from_json(data["media"]),
             webhooks=WebhookPolicy.from_json(data.get("webhooks")),

@@ -7,6 +7,7 @@ import dataclasses
 from mockserver.engine import rules
 from mockserver.engine.errors import InsufficientCredits
 from mockserver.engine.model import (
+    FAILED,
     PROCESSING,
     Claim,
     ClaimPolicy,
@@ -191,7 +192,11 @@ class TaskState(StateBase):
         if refund:
             account = self._account(tx, after.provider, after.account_id)
             account, entry = rules.move_credits(
-                account, at, "refund", refund, task_id=after.id, note="task failed"
+                account, at, "refund", refund, task_id=after.id, note=_refund_note(after)
             )
             tx.put("account", acct(after.provider, after.account_id), account)
             self._write_entry(tx, entry)
+
+
+def _refund_note(task: Task) -> str:
+    return "task failed" if task.status == FAILED else "reserved above the final price"
