@@ -143,7 +143,8 @@ def banner(base_url: str, config: Config, out: TextIO) -> None:
     providers = load_providers(config)
     print(f"seedance-mock listening on {base_url}", file=out)
     for provider in providers.values():
-        print(provider.banner(base_url), file=out)
+        for line in provider.banner(base_url):
+            print(line, file=out)
     print(f"  {'control API':<12} {base_url}/__admin", file=out)
     specs = {name: p.spec for name, p in providers.items()}
     for account in initial_accounts(config, specs):

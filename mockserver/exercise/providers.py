@@ -183,7 +183,11 @@ def _documented_base_path(spec: ProviderSpec) -> str:
         for quoted in _URL.findall(str(server.get("x-provenance", ""))):
             url = urlsplit(str(quoted))
             path = url.path.rstrip("/")
-            if url.hostname == host and path and f"{spec.path_prefix}/".startswith(f"{path}/"):
+            if (
+                url.hostname == host
+                and path
+                and any(f"{prefix}/".startswith(f"{path}/") for prefix in spec.path_prefixes)
+            ):
                 return path
     return ""
 

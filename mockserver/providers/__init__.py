@@ -58,14 +58,9 @@ class Provider:
     spec: ProviderSpec
     skin: ModuleType
 
-    @property
-    def prefix(self) -> str:
-        return self.spec.path_prefix
-
     def owns(self, path: str) -> bool:
         """Whether ``path`` falls under this provider's paths."""
-        prefix = self.spec.path_prefix
-        return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
+        return any(_under(path, prefix) for prefix in self.spec.path_prefixes)
 
     def view(self, operation: str) -> Callable[..., Response]:
         return cast("Callable[..., Response]", getattr(self.skin, operation))
@@ -76,13 +71,18 @@ class Provider:
     def webhook_payload(self, runtime: Runtime, task: Task) -> Any:
         return self.skin.webhook_payload(runtime, task)
 
-    def banner(self, base_url: str) -> str:
-        """One line for the start-up banner: where it is and what it offers."""
-        offered = ", ".join(
-            f"{op.method} {op.path.removeprefix(self.prefix)}"
-            for op in self.spec.operations.values()
-        )
-        return f"  {self.name:<12} {base_url}{self.prefix}   ({offered})"
+    def banner(self, base_url: str) -> list[str]:
+        """Start-up banner lines: where it answers and what it offers there."""
+        lines = []
+        for prefix in self.spec.path_prefixes:
+            operations = [op for op in self.spec.operations.values() if _under(op.path, prefix)]
+            offered = ", ".join(f"{op.method} {op.path.removeprefix(prefix)}" for op in operations)
+            lines.append(f"  {self.name:<12} {base_url}{prefix}   ({offered})")
+        return lines
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
 
 
 def built_in(name: str) -> Plugin:

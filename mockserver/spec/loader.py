@@ -155,9 +155,14 @@ class ProviderSpec:
         return str(self.api["servers"][0]["url"])
 
     @functools.cached_property
-    def path_prefix(self) -> str:
-        """The path every operation starts with ("/api/v1", "/v1")."""
-        return posixpath.commonpath([op.path for op in self.operations.values()])
+    def path_prefixes(self) -> tuple[str, ...]:
+        """The paths under which this provider answers: api.json ``prefixes`` (an
+        API with several versions side by side: "/v1", "/v2"), else the path
+        every operation starts with ("/api/v1")."""
+        declared = self.api.get("prefixes")
+        if declared:
+            return tuple(str(p).rstrip("/") for p in declared)
+        return (posixpath.commonpath([op.path for op in self.operations.values()]),)
 
     @property
     def hosts(self) -> tuple[str, ...]:
