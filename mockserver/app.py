@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request, send_file
@@ -169,6 +170,16 @@ def _crash(runtime: Runtime, error: Exception) -> Response:
     return render_outside_routes(runtime, InternalError("Unexpected server-side failure."))
 
 
+def _clock_pinned(runtime: Runtime, wsgi: Callable[..., Any]) -> Callable[..., Any]:
+    """Each request reads the (possibly shared) clock once."""
+
+    def pinned(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with runtime.clock.pinned():
+            return wsgi(environ, start_response)
+
+    return pinned
+
+
 def create_app(config: Config | None = None) -> Flask:
     """A new simulator with its own state (nothing is shared between apps)."""
     config = config or Config()
@@ -192,6 +203,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_error_handler(Exception, functools.partial(_crash, runtime))
     app.before_request(hooks.before)
     app.after_request(hooks.after)
+    app.wsgi_app = _clock_pinned(runtime, app.wsgi_app)  # type: ignore[method-assign]
 
     def tick() -> None:
         try:

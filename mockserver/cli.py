@@ -60,16 +60,29 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _prices(args: argparse.Namespace) -> int:
+    """One table per operation that creates tasks (every operation with a body)."""
     spec = load_provider(args.provider, args.profile)
-    operation = next(iter(spec.operations))
-    keys = spec.profile.pricing.keys
-    print("| " + " | ".join(keys) + " | credits | source |")
-    print("|" + "---|" * (len(keys) + 2))
-    for params, price in spec.price_grid(operation):
-        cells = " | ".join(str(params[k]) for k in keys)
-        source = "estimate" if price.estimate else price.provenance
-        print(f"| {cells} | {price.credits} | {source} |")
+    submits = [op for op in spec.operations.values() if op.body]
+    for number, op in enumerate(submits):
+        if number:
+            print()
+        print(f"{op.method} {op.path} ({op.name})\n")
+        keys = spec.profile_for(op.name).pricing.keys
+        print("| " + " | ".join(keys) + " | credits | source |")
+        print("|" + "---|" * (len(keys) + 2))
+        for params, price in spec.price_grid(op.name):
+            cells = " | ".join(_price_key(params[k]) for k in keys)
+            print(f"| {cells} | {price.credits} | {price.provenance} |")
     return 0
+
+
+def _price_key(value: Any) -> str:
+    """A priced field's value in the table: a list field sent or left out."""
+    if value is None:
+        return "(not sent)"
+    if isinstance(value, list):
+        return "(sent)"
+    return str(value)
 
 
 def build_parser() -> argparse.ArgumentParser:

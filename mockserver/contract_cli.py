@@ -8,6 +8,8 @@ command works from a checkout and from the wheel::
     SEEDANCE2AI_API_KEY=... seedance-mock contract --target live \\
         --provider seedance2ai --max-credits 50 --drift-report drift.md
     seedance-mock contract --target replay -- -k recorded   # anything after -- goes to pytest
+    seedance-mock contract --target url --base-url http://127.0.0.1:4010 \
+        --pace none --keep-going --drift-report drift.md   # a mock server (Prism): every departure
 """
 
 from __future__ import annotations
@@ -91,14 +93,35 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--cassettes", metavar="DIR", help="cassettes of the replay target")
     parser.add_argument("--admin-token", help="control-API token of a url simulator")
+    parser.add_argument(
+        "--pace", choices=("documented", "none"), default="documented",
+        help="url target without a control API: stay under the documented rate limits "
+        "(default) or not (a mock of the provider, e.g. Prism); live is always paced",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep-going", action="store_true",
+        help="each test goes on past drift an earlier test reported (it still fails), "
+        "so that the drift report names every departure, not only the first",
+    )  # fmt: skip
+    parser.add_argument(
+        "--task-timeout", type=float, metavar="SECONDS",
+        help="how long to wait for a task to end before reporting that it never does "
+        "(default 900)",
+    )  # fmt: skip
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest options")
     parser.set_defaults(run=run_from_args)
     return parser
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    extra = ["--spec-profile", args.spec_profile]
-    for flag, value in (("--cassettes", args.cassettes), ("--admin-token", args.admin_token)):
+    extra = ["--spec-profile", args.spec_profile, "--pace", args.pace]
+    extra += ["--keep-going"] if args.keep_going else []
+    options = (
+        ("--cassettes", args.cassettes),
+        ("--admin-token", args.admin_token),
+        ("--task-timeout", None if args.task_timeout is None else str(args.task_timeout)),
+    )
+    for flag, value in options:
         extra += [flag, value] if value else []
     extra += [a for a in args.pytest_args if a != "--"]
     return run_contract(

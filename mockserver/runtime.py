@@ -94,7 +94,7 @@ class Runtime:
             hosts=HostPolicy(self.config.webhook_allow),
             rng=random.Random(rng.random()),
         )
-        self.simulation.on_task_end.append(self.webhooks.schedule)
+        self.simulation.on_task_change.append(self.webhooks.schedule)
         self.faults = Faults(self.store, random.Random(rng.random()))
         self.journal = Journal(self.store, self.config.journal_size)
         self.clock.on_advance(self.run_due)

@@ -7,10 +7,11 @@ all ask this clock, so advancing it moves everything together.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -100,6 +101,7 @@ class Clock:
         self._sleep = sleeper
         self._state = state or LocalClockState(self.anchor_for(start, wall))
         self._listeners: list[Callable[[float], None]] = []
+        self._pinned = threading.local()
 
     @staticmethod
     def anchor_for(start: float | None, wall: Callable[[], float] = time.time) -> ClockAnchor:
@@ -109,7 +111,7 @@ class Clock:
 
     def now(self) -> float:
         """The current simulated instant."""
-        anchor = self._state.read()
+        anchor = getattr(self._pinned, "anchor", None) or self._state.read()
         if self.mode == "manual":
             return anchor.virtual + anchor.offset
         return anchor.virtual + (self._wall() - anchor.wall) * self.time_scale + anchor.offset
@@ -121,11 +123,27 @@ class Clock:
         """Call ``listener(now)`` after every :meth:`advance`."""
         self._listeners.append(listener)
 
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Read the anchor once for the caller's thread until the block ends: a
+        request reads the shared clock once, not at every ``now()`` (real time
+        still passes within it; only jumps by other workers wait for the next)."""
+        try:
+            self._pinned.anchor = self._state.read()
+        except Exception:  # the store is away: each now() meets (and reports) it itself
+            self._pinned.anchor = None
+        try:
+            yield
+        finally:
+            self._pinned.anchor = None
+
     def advance(self, seconds: float) -> float:
         """Jump ``seconds`` ahead, run everything that fell due, return the new now."""
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         self._state.add(seconds)
+        if getattr(self._pinned, "anchor", None) is not None:
+            self._pinned.anchor = self._state.read()
         now = self.now()
         for listener in self._listeners:
             listener(now)

@@ -68,6 +68,25 @@ class TaskNotFound(SimulatorError):
     condition = "not_found"
 
 
+class QueueFull(SimulatorError):
+    """The account has as many queued tasks as its provider allows."""
+
+    condition = "queue_full"
+
+
+class AccountOverdue(SimulatorError):
+    """A postpaid account whose balance is below zero may not create tasks."""
+
+    condition = "account_overdue"
+
+
+class TaskStateConflict(SimulatorError):
+    """The operation does not apply to a task in its current state (e.g. cancelling
+    a running task)."""
+
+    condition = "task_state_conflict"
+
+
 class InternalError(SimulatorError):
     condition = "internal_error"
 
@@ -96,6 +115,9 @@ CONDITIONS: dict[str, type[SimulatorError]] = {
         IdempotencyConflict,
         ServiceBusy,
         TaskNotFound,
+        QueueFull,
+        AccountOverdue,
+        TaskStateConflict,
         InternalError,
         RouteNotFound,
         MethodNotAllowed,

@@ -9,11 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+QUEUED = "queued"
 PROCESSING = "processing"
 COMPLETED = "completed"
 FAILED = "failed"
-#: the order a task's status may move in; it never moves back
-LIFECYCLE = (PROCESSING, COMPLETED, FAILED)
+CANCELLED = "cancelled"
+EXPIRED = "expired"
+#: the order a task's status may move in; it never moves back (a task ends in
+#: one of the last four)
+LIFECYCLE = (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED, EXPIRED)
+ENDED = (COMPLETED, FAILED, CANCELLED, EXPIRED)
+#: a task in one of these may still change
+OPEN = (QUEUED, PROCESSING)
 
 
 @dataclass(slots=True)
@@ -105,6 +112,16 @@ class Task:
     operation: str = ""  # the submit operation that made it
     #: credits given back when it completes (a reservation above its final price)
     completion_refund: int = 0
+    #: the pool of running slots it waits for ("" : it starts at once, never queued)
+    pool: str = ""
+    slots: int = 0  # how many tasks of the pool may run at once
+    priority: int = 0  # higher starts first among the queued ones of a pool
+    run_seconds: float = 0.0  # how long it runs once started (queued tasks)
+    start_at: float | None = None  # the earliest it may start (created + queue wait)
+    started_at: float | None = None
+    deadline: float | None = None  # still queued or running then: it expires
+    #: charged when it completes rather than at submission (postpaid billing)
+    bill_on_completion: bool = False
 
 
 @dataclass(slots=True)
@@ -133,6 +150,9 @@ class Delivery:
     state: str = "pending"  # "pending" | "sending" | "delivered" | "failed" | "blocked"
     attempts: list[Attempt] = field(default_factory=list)
     duplicate: bool = False
+    status: str = ""  # the task's status it notifies
+    body: str = ""  # the JSON sent, as it was at that change ("" : the task as it is now)
+    max_attempts: int = 0  # 0: the provider's policy
 
 
 # what the store keeps besides those, and the values its operations exchange ---------------

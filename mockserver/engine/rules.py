@@ -12,11 +12,15 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mockserver.engine.errors import InsufficientCredits
+from mockserver.engine.errors import AccountOverdue, InsufficientCredits
 from mockserver.engine.model import (
+    CANCELLED,
     COMPLETED,
+    EXPIRED,
     FAILED,
+    OPEN,
     PROCESSING,
+    QUEUED,
     Account,
     Attempt,
     Claim,
@@ -37,27 +41,50 @@ IDLE_WINDOW_SECONDS = 3600.0
 
 # credits -------------------------------------------------------------------------------------
 def move_credits(
-    account: Account, at: float, kind: str, amount: int, *, task_id: str | None, note: str
+    account: Account,
+    at: float,
+    kind: str,
+    amount: int,
+    *,
+    task_id: str | None,
+    note: str,
+    overdraft: bool = False,
 ) -> tuple[Account, LedgerEntry]:
     """``account`` after a movement of ``amount`` credits, and its ledger entry.
 
     A grant records the opening balance (the account already holds it); every
-    other kind changes the balance, which never goes below zero.
+    other kind changes the balance, which never goes below zero, but for the
+    charge of a postpaid task (``overdraft``), which may.
     """
     credits = account.credits if kind == "grant" else account.credits + amount
-    if credits < 0:
+    if credits < 0 and not overdraft:
         raise AssertionError("a balance never goes below zero")
     moved = dataclasses.replace(account, credits=credits)
     entry = LedgerEntry(account.provider, account.id, at, kind, amount, credits, task_id, note)
     return moved, entry
 
 
-def charge(account: Account, task: Task) -> tuple[Account, LedgerEntry]:
-    """The charge of a new task; InsufficientCredits when the balance is short."""
+def charge(account: Account, task: Task) -> tuple[Account, LedgerEntry] | None:
+    """The charge of a new task (None for a postpaid one, charged when it
+    completes); InsufficientCredits when the balance is short, AccountOverdue
+    when a postpaid account's balance is below zero."""
+    if task.bill_on_completion:
+        if account.credits < 0:
+            raise AccountOverdue(
+                f"The account's balance is {account.credits}: top it up before creating tasks."
+            )
+        return None
     if account.credits < task.credits:
         raise InsufficientCredits(task.credits, account.credits)
     return move_credits(
         account, task.created_at, "charge", -task.credits, task_id=task.id, note="submission"
+    )
+
+
+def charge_on_completion(account: Account, task: Task, at: float) -> tuple[Account, LedgerEntry]:
+    """A postpaid task's charge when it completes (the balance may go below zero)."""
+    return move_credits(
+        account, at, "charge", -task.credits, task_id=task.id, note="completed", overdraft=True
     )
 
 
@@ -141,34 +168,76 @@ def bind_key(record: IdempotencyRecord | None, task: Task, ttl: float) -> Idempo
 def settle(
     task: Task, outcome: str, at: float, code: str | None, message: str | None
 ) -> tuple[Task, int]:
-    """``task`` moved to ``outcome`` at ``at``, and the credits to refund: all of
-    them when it fails (if its profile refunds failures), else what was reserved
-    above its final price."""
+    """``task`` ended with ``outcome`` at ``at``, and the credits to refund: all it
+    was charged when it fails, is cancelled or expires (if its profile refunds
+    failures), else what was reserved above its final price. A postpaid task
+    was charged nothing, so nothing is refunded."""
     ended = dataclasses.replace(task, status=outcome, updated_at=max(at, task.created_at))
     ended.due_at = None
-    if outcome != FAILED:
+    if task.bill_on_completion:
+        return _with_error(ended, task, code, message), 0
+    if outcome == COMPLETED:
         ended.refunded = min(task.completion_refund, task.credits)
         return ended, ended.refunded
-    ended.error_code = code or task.error_code
-    ended.error_message = message or task.error_message
-    ended.refunded = task.credits if task.refund_on_failure else 0
-    return ended, ended.refunded
+    ended.refunded = task.credits if task.refund_on_failure or outcome != FAILED else 0
+    return _with_error(ended, task, code, message), ended.refunded
+
+
+def _with_error(ended: Task, task: Task, code: str | None, message: str | None) -> Task:
+    if ended.status == FAILED:
+        ended.error_code = code or task.error_code
+        ended.error_message = message or task.error_message
+    return ended
+
+
+def start(task: Task, at: float) -> Task:
+    """A queued task starting to run at ``at`` (a stuck one never ends)."""
+    started = dataclasses.replace(task, status=PROCESSING, updated_at=at, started_at=at)
+    started.due_at = None if task.due_at is None else round(at + task.run_seconds, 3)
+    return started
+
+
+def can_start(task: Task, at: float, running: int) -> bool:
+    """Whether a queued task may start at ``at`` with ``running`` tasks of its pool busy."""
+    return (
+        task.status == QUEUED
+        and running < task.slots
+        and task.start_at is not None
+        and task.start_at <= at
+    )
+
+
+def queue_order(task: Task) -> float:
+    """A queued task's place: higher priority first, then first come."""
+    return (9 - max(0, min(9, task.priority))) * 1e12 + task.seq
 
 
 def force(
     task: Task, outcome: str, at: float, code: str | None, message: str | None
 ) -> tuple[Task, int] | None:
-    """A processing task completed or failed now, or pinned (outcome "processing");
-    None for a task that has ended (a lifecycle only moves forward)."""
+    """A queued or processing task completed or failed now, or pinned (outcome
+    "processing": it never ends by itself); None for a task that has ended (a
+    lifecycle only moves forward)."""
     if outcome not in (COMPLETED, FAILED, PROCESSING):
         raise ValueError(f"cannot force a task to {outcome!r}")
-    if task.status != PROCESSING:
+    if task.status not in OPEN:
         return None
     if outcome == PROCESSING:
         pinned = dataclasses.replace(task)
         pinned.due_at = None
+        pinned.start_at = None if task.status == QUEUED else task.start_at
         return pinned, 0
     return settle(task, outcome, at, code, message)
+
+
+def cancel(task: Task, at: float) -> tuple[Task, int] | None:
+    """A queued task cancelled; None for a task that is not queued."""
+    return settle(task, CANCELLED, at, None, None) if task.status == QUEUED else None
+
+
+def expire(task: Task, at: float) -> tuple[Task, int] | None:
+    """An open task past its execution deadline; None for one that has ended."""
+    return settle(task, EXPIRED, at, None, None) if task.status in OPEN else None
 
 
 # webhooks ----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import random
 import secrets
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +30,15 @@ from mockserver.engine.errors import (
     SimulatorError,
     TaskAlreadyEnded,
     TaskNotFound,
+    TaskStateConflict,
     Unauthorized,
 )
 from mockserver.engine.model import (
     COMPLETED,
+    ENDED,
     FAILED,
     PROCESSING,
+    QUEUED,
     Claimed,
     ClaimPolicy,
     Conflict,
@@ -54,10 +57,11 @@ from mockserver.engine.orders import (
     media_count,
     needs_purchase,
     refuse_content,
+    refuse_media,
 )
 from mockserver.engine.state import State
 from mockserver.spec import ProviderSpec
-from mockserver.spec.profile import RateLimitRule
+from mockserver.spec.profile import Profile, QueuePolicy, RateLimitRule
 
 #: how long an unfinished first request holds its idempotency key
 CLAIM_LEASE_SECONDS = 300.0
@@ -107,6 +111,10 @@ class TaskRequest:
     operation: str | None = None  # the submit operation (its profile overlay applies)
     #: credits given back when the task completes (a reservation above the final price)
     completion_refund: int = 0
+    model: str | None = None  # a queue pool per model (queue.pool account_model)
+    service_tier: str | None = None  # a tier of the queue with its own slots and wait
+    priority: int = 0
+    deadline_seconds: float | None = None  # execution expiry, counted from creation
 
 
 @dataclass(frozen=True)
@@ -124,13 +132,15 @@ def _compact(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _window(principal: Principal, rule: RateLimitRule) -> Window | None:
-    """The window a rate-limit rule keeps for this caller: per account, or per
-    client address (None when the address is unknown)."""
+def _window(principal: Principal, rule: RateLimitRule, model: str | None = None) -> Window | None:
+    """The window a rate-limit rule keeps for this caller: per account, per
+    account and model, or per client address (None when the address is unknown)."""
     if rule.scope == "client":
         if principal.client is None:
             return None
         owner = f"client:{principal.client}"
+    elif rule.scope == "account_model":
+        owner = f"{principal.account_id}:model:{model}"
     else:
         owner = principal.account_id
     return Window(f"{principal.provider}:{owner}:{rule.name}", rule.limit, rule.window_seconds)
@@ -150,8 +160,10 @@ class Simulation(AccountBook):
     clock: Clock
     store: State
     rng: random.Random
-    #: called with each task that ended (webhooks subscribe here)
+    #: called with each task that ended
     on_task_end: list[Callable[[Task], None]] = field(default_factory=list)
+    #: called with each task created or changed (webhooks subscribe here)
+    on_task_change: list[Callable[[Task], None]] = field(default_factory=list)
     #: failed authentications allowed per client address and window (key guessing)
     auth_failures: tuple[int, float] = (60, 60.0)
     _rng_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -204,10 +216,11 @@ class Simulation(AccountBook):
                 f"Too many failed authentications from this address; retry after {retry} seconds.",
             )
 
-    def admit(self, principal: Principal, *kinds: str) -> None:
+    def admit(self, principal: Principal, *kinds: str, model: str | None = None) -> None:
         """Count one request of the given kinds ("read", "submit", "media") against
-        every rate limit of the account that counts them, all at once or not at
-        all; RateLimited with the exact wait when any of them is full."""
+        every rate limit of the account that counts them (``model``: for the limits
+        kept per account and model), all at once or not at all; RateLimited with
+        the exact wait when any of them is full."""
         counted_by = {
             "read": {"every_operation"},
             "submit": {"every_operation", "submissions"},
@@ -218,7 +231,7 @@ class Simulation(AccountBook):
         rules = [r for r in profile.rate_limits if r.counts in counts]
         if not rules:
             return
-        windows = [w for r in rules if (w := _window(principal, r)) is not None]
+        windows = [w for r in rules if (w := _window(principal, r, model)) is not None]
         if not windows:
             return
         wait = self.store.admit(windows, self.clock.now())
@@ -243,12 +256,19 @@ class Simulation(AccountBook):
         or the profile's quirks refuse, price it, then create (or replay) the task."""
         principal = self.identify(caller)
         spec = self.specs[principal.provider]
-        counted = media_count(spec.profile_for(order.operation), order.body)
-        self.admit(principal, "submit", *(["media"] if counted else []))
+        profile = spec.profile_for(order.operation)
+        counted = media_count(profile, order.body)
+        model = field_value(profile, order.body, "model")
+        self.admit(
+            principal,
+            "submit",
+            *(["media"] if counted else []),
+            model=model if isinstance(model, str) else None,
+        )
         if order.refusal is not None:
             raise order.refusal
         assert order.params is not None
-        profile = spec.profile_for(order.operation)
+        refuse_media(profile, order.params)
         refuse_content(profile, order.params)
         return self.submit(principal, self._task_request(spec, order, order.params))
 
@@ -262,19 +282,56 @@ class Simulation(AccountBook):
             raise refusal
         return self.task(principal, str(task_id))
 
-    @staticmethod
-    def _task_request(spec: ProviderSpec, order: Order, params: dict[str, Any]) -> TaskRequest:
+    def look_all(self, caller: Caller, refusal: SimulatorError | None = None) -> list[Task]:
+        """A read of the caller's tasks, newest first (a list operation): counted
+        like a read; the skin filters and pages them."""
+        principal = self.identify(caller)
+        self.admit(principal, "read")
+        if refusal is not None:
+            raise refusal
+        return self.store.tasks(principal.provider, principal.account_id, limit=10**9)
+
+    def withdraw(
+        self,
+        caller: Caller,
+        task_id: str | None,
+        refusal: SimulatorError | None = None,
+        *,
+        deletable: Collection[str] = ENDED,
+    ) -> Task:
+        """Take a task back: a queued one is cancelled (its charge, if any, comes
+        back), an ended one is deleted when its status is ``deletable``; a running
+        one cannot be withdrawn (TaskStateConflict). Returns the task as it was left."""
+        task = self.look(caller, task_id, refusal)
+        if task.status == QUEUED:
+            cancelled = self.store.cancel(task.id, self.clock.now())
+            if cancelled is not None:
+                self._announce([cancelled])
+                return cancelled.task
+        elif task.status in ENDED and task.status in deletable and self.store.delete_task(task.id):
+            return task
+        raise TaskStateConflict(
+            f"Task {task.id} is {task.status}: only a queued "
+            "task can be cancelled, and only a finished one deleted."
+        )
+
+    def _task_request(
+        self, spec: ProviderSpec, order: Order, params: dict[str, Any]
+    ) -> TaskRequest:
         profile = spec.profile_for(order.operation)
 
         def value(name: str) -> Any:
             return field_value(profile, params, name)
 
+        credits = spec.price(params, order.operation).credits
+        clip_seconds, completion_refund = self._clip_and_refund(profile, params, credits)
         return TaskRequest(
             params=params,
             body=order.body,
-            credits=spec.price(params, order.operation).credits,
+            credits=credits,
+            completion_refund=completion_refund,
             operation=order.operation,
-            clip_seconds=int(value("duration")),
+            clip_seconds=clip_seconds,
             resolution=value("resolution"),
             aspect_ratio=value("aspect_ratio"),
             audio=bool(value("audio")),
@@ -287,7 +344,26 @@ class Simulation(AccountBook):
             scenario=order.scenario,
             latency_seconds=create_latency(profile, params),
             requires_purchase=needs_purchase(profile, params),
+            model=value("model"),
+            service_tier=value("service_tier"),
+            priority=int(value("priority") or 0),
+            deadline_seconds=value("deadline"),
         )
+
+    def _clip_and_refund(
+        self, profile: Profile, params: Mapping[str, Any], credits: int
+    ) -> tuple[int, int]:
+        """The clip's seconds, and the credits given back when it completes: for
+        the profile's auto duration value, a length drawn from the seeded
+        generator and the price of the reserved seconds it leaves unused."""
+        duration = field_value(profile, params, "duration")
+        auto = profile.auto_duration
+        if auto is None or duration != auto.value:
+            return int(duration), 0
+        with self._rng_lock:
+            seconds = self.rng.randint(auto.min_seconds, auto.max_seconds)
+        used = {**params, profile.request_fields.get("duration", "duration"): str(seconds)}
+        return seconds, max(0, credits - profile.pricing.price(used).credits)
 
     # submissions -------------------------------------------------------------
     def submit(self, principal: Principal, request: TaskRequest) -> Submission:
@@ -297,21 +373,28 @@ class Simulation(AccountBook):
             account = self.store.get_account(principal.provider, principal.account_id)
             if account is not None and not account.purchased:
                 raise PurchaseRequired(
-                    "This quality tier needs an account that has bought credits."
+                    "This request needs an account that has bought credits or a plan."
                 )
         scope = self._idempotency_scope(principal, request)
         if scope is not None:
             replayed = self._claim(scope, request)
             if replayed is not None:
                 return Submission(replayed, replayed=True)
+        queue = self.specs[principal.provider].profile_for(request.operation).queue
         try:
             self.clock.sleep(request.latency_seconds)
             task = self._new_task(principal, request)
-            created = self.store.create_task(task, scope, profile.idempotency.ttl_seconds)
+            created = self.store.create_task(
+                task,
+                scope,
+                profile.idempotency.ttl_seconds,
+                max_queued=queue.max_queued if queue else None,
+            )
         except BaseException:
             if scope is not None:
                 self.store.release(scope)
             raise
+        self._announce([Settlement(created, 0)])
         return Submission(created, replayed=False)
 
     def _idempotency_scope(
@@ -344,12 +427,13 @@ class Simulation(AccountBook):
         profile = self.specs[principal.provider].profile_for(request.operation)
         now = self.clock.now()
         with self._rng_lock:
-            task_id = profile.task_id.generate(self.rng)
+            task_id = profile.task_id.generate(self.rng, now)
             seconds = profile.timing.sample(self.rng, request.clip_seconds, request.tier)
             fails = self.rng.random() < profile.failure.rate
             seed = request.seed
             if seed is None or seed < 0:
                 seed = self.rng.randrange(0, 2**32)
+            waited = self._queue_wait(profile, request)
         planned, due_at = self._plan(request.scenario, fails, now, seconds)
         width, height = profile.media.size(request.resolution, request.aspect_ratio)
         media = MediaSpec(
@@ -360,7 +444,7 @@ class Simulation(AccountBook):
             request.audio,
             profile.media.audio_sample_rate,
         )
-        return Task(
+        task = Task(
             id=task_id,
             provider=principal.provider,
             account_id=principal.account_id,
@@ -381,7 +465,39 @@ class Simulation(AccountBook):
             origin=sys.intern(request.origin),
             operation=sys.intern(request.operation or ""),
             completion_refund=request.completion_refund,
+            priority=request.priority,
+            bill_on_completion=profile.charge == "on_completion",
         )
+        deadline = request.deadline_seconds or profile.execution_deadline_seconds
+        if deadline is not None:
+            task.deadline = round(now + deadline, 3)
+        if profile.queue is not None and waited is not None:
+            self._enqueue(task, profile.queue, request, waited)
+        return task
+
+    def _queue_wait(self, profile: Profile, request: TaskRequest) -> float | None:
+        """The drawn wait of a queued task (caller holds the generator's lock)."""
+        if profile.queue is None:
+            return None
+        if request.scenario == "instant":
+            return 0.0
+        return profile.queue.for_tier(request.service_tier)[1].sample(self.rng)
+
+    @staticmethod
+    def _enqueue(task: Task, queue: QueuePolicy, request: TaskRequest, waited: float) -> None:
+        """Make ``task`` a queued one: its pool, slots, earliest start and running time."""
+        slots, _wait = queue.for_tier(request.service_tier)
+        parts = [task.provider, task.account_id]
+        if queue.pool == "account_model":
+            parts.append(str(request.model))
+        if request.service_tier in queue.tiers:
+            parts.append(str(request.service_tier))
+        task.pool = sys.intern(":".join(parts))
+        task.slots = slots
+        task.status = QUEUED
+        task.start_at = round(task.created_at + waited, 3)
+        if task.due_at is not None:
+            task.run_seconds = max(0.0, task.due_at - task.created_at)
 
     @staticmethod
     def _plan(
@@ -409,9 +525,15 @@ class Simulation(AccountBook):
         return task
 
     def media_task(self, token: str) -> Task | None:
-        """The completed task whose output ``token`` names, if any."""
+        """The completed task whose output ``token`` names, if any, while its
+        profile still serves outputs (retention ``output_url_seconds`` after it ended)."""
         task = self.store.task_by_media_token(token)
-        return task if task is not None and task.status == COMPLETED else None
+        if task is None or task.status != COMPLETED:
+            return None
+        kept = self.specs[task.provider].profile_for(task.operation).output_url_seconds
+        if kept is not None and self.clock.now() >= task.updated_at + kept:
+            return None
+        return task
 
     # time --------------------------------------------------------------------
     def settle_due(self) -> list[Settlement]:
@@ -440,7 +562,10 @@ class Simulation(AccountBook):
             self._announce([settlement])
         return settlement.task
 
-    def _announce(self, settled: list[Settlement]) -> None:
-        for settlement in settled:
-            for listener in self.on_task_end:
-                listener(settlement.task)
+    def _announce(self, changed: list[Settlement]) -> None:
+        for change in changed:
+            for listener in self.on_task_change:
+                listener(change.task)
+            if change.task.status in ENDED:
+                for listener in self.on_task_end:
+                    listener(change.task)

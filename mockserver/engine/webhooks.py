@@ -152,13 +152,17 @@ class WebhookDispatcher:
         self._lock = threading.Lock()
 
     def schedule(self, task: Task) -> None:
-        """Queue the notification of a task that just ended (if it has a callback)."""
-        if not task.callback_url or self._policies.get(task.provider) is None:
+        """Queue the notification of a task's change (if it has a callback and
+        its provider notifies this status), with the body as it is now."""
+        policy = self._policies.get(task.provider)
+        if not task.callback_url or policy is None or task.status not in policy.statuses:
             return
         with self._lock:
             copies = 2 if self._rng.random() < self._duplicate else 1
             delays = [self._rng.uniform(0, self._jitter) for _ in range(copies)]
         ident = "whd_" + secrets.token_hex(8)
+        body = json.dumps(self._payload(task), ensure_ascii=False)
+        attempts = policy.max_attempts if task.status in policy.retried else 1
         for index, delay in enumerate(delays):
             self._store.add_delivery(
                 Delivery(
@@ -170,6 +174,9 @@ class WebhookDispatcher:
                     due_at=task.updated_at + delay,
                     created_at=task.updated_at,
                     duplicate=index > 0,
+                    status=task.status,
+                    body=body,
+                    max_attempts=attempts,
                 )
             )
 
@@ -224,16 +231,18 @@ class WebhookDispatcher:
             attempt = Attempt(number, delivery.due_at, refusal)
             self._store.record_attempt(delivery.id, attempt, "blocked", None)
             return
-        task = self._store.get_task(delivery.task_id)
-        if task is None:
-            self._store.record_attempt(
-                delivery.id,
-                Attempt(number, delivery.due_at, "failed", error="task expired"),
-                "failed",
-                None,
-            )
-            return
-        body = json.dumps(self._payload(task), ensure_ascii=False).encode()
+        body = delivery.body.encode()
+        if not body:
+            task = self._store.get_task(delivery.task_id)
+            if task is None:
+                self._store.record_attempt(
+                    delivery.id,
+                    Attempt(number, delivery.due_at, "failed", error="task expired"),
+                    "failed",
+                    None,
+                )
+                return
+            body = json.dumps(self._payload(task), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -249,7 +258,7 @@ class WebhookDispatcher:
             number, delivery.due_at, "delivered" if ok else "failed", result.status, error, elapsed
         )
         retry_at = None
-        if not ok and number < policy.max_attempts:
+        if not ok and number < (delivery.max_attempts or policy.max_attempts):
             retry_at = delivery.created_at + policy.delay_before(number + 1)
             retry_at = max(retry_at, delivery.due_at)
         state = "delivered" if ok else ("pending" if retry_at is not None else "failed")

@@ -1,8 +1,12 @@
-"""seedance2ai's HTTP shape (document 000): paths, bodies and error envelope.
+"""seedance2ai's HTTP shape (document 000 and seedance2ai-updates.md): paths,
+bodies and error envelope.
 
 One function per operation in spec/seedance2ai/api.json, with the same name:
-``submit_video`` and ``get_task``. Each parses, validates, makes one engine call
-and renders; the rules themselves live in spec/ and the engine.
+``submit_video`` (Seedance 2), ``submit_video_25`` (Seedance 2.5),
+``submit_video_alias`` (the www page's path for Seedance 2) and ``get_task``.
+Each parses, validates, makes one engine call and renders; the rules
+themselves live in spec/ and the engine. What a task shows (its model, whether
+it has a quality tier) is read from the 202 schema of the operation that made it.
 """
 
 from __future__ import annotations
@@ -11,30 +15,45 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
 
-from mockserver.engine.errors import InvalidRequest, SimulatorError
+from mockserver.engine.errors import InvalidRequest, RouteNotFound, SimulatorError
 from mockserver.engine.model import FAILED, Task
 from mockserver.providers import _http
-from mockserver.providers.context import constant, timestamp
+from mockserver.providers.context import timestamp
 
 if TYPE_CHECKING:
     from mockserver.runtime import Runtime
     from mockserver.spec import ProviderSpec
 
 NAME = "seedance2ai"
+TIER = "quality_tier"
 
 
 def submit_video(runtime: Runtime) -> Response:
-    spec = runtime.specs[NAME]
-    order = _http.order(
-        spec, "SubmitRequest", join=True, idempotency_key=lambda: _idempotency_key(spec)
-    )
-    submission = runtime.simulation.place(_http.caller(NAME), order)
-    return _http.json_response(render_accepted(runtime, submission.task), 202)
+    return _submit(runtime, "submit_video")
+
+
+def submit_video_25(runtime: Runtime) -> Response:
+    return _submit(runtime, "submit_video_25")
+
+
+def submit_video_alias(runtime: Runtime) -> Response:
+    if not runtime.specs[NAME].profile_for("submit_video_alias").served:
+        raise RouteNotFound()  # switched off: answered like any unknown path
+    return _submit(runtime, "submit_video_alias")
 
 
 def get_task(runtime: Runtime, id: str) -> Response:
     task = runtime.simulation.look(_http.caller(NAME), id)
     return _http.json_response(render_task(runtime, task))
+
+
+def _submit(runtime: Runtime, operation: str) -> Response:
+    spec = runtime.specs[NAME]
+    body = spec.operations[operation].body
+    assert body is not None
+    order = _http.order(spec, body, join=True, idempotency_key=lambda: _idempotency_key(spec))
+    submission = runtime.simulation.place(_http.caller(NAME), order)
+    return _http.json_response(render_accepted(runtime, submission.task), 202)
 
 
 def _idempotency_key(spec: ProviderSpec) -> str | None:
@@ -51,16 +70,29 @@ def _idempotency_key(spec: ProviderSpec) -> str | None:
     return value
 
 
+def _receipt(spec: ProviderSpec, task: Task) -> tuple[str, bool]:
+    """The model a task reports and whether it shows a quality tier, from the
+    202 schema of the operation that made it."""
+    operation = spec.operations.get(task.operation) or spec.operations["submit_video"]
+    accepted = spec.schema["$defs"][operation.responses["202"]["schema"]]["properties"]
+    model = spec.schema["$defs"][accepted["model"]["$ref"].rpartition("/")[2]]["const"]
+    return str(model), TIER in accepted
+
+
+def _identity(spec: ProviderSpec, task: Task) -> dict[str, Any]:
+    """id, status, model, quality_tier (where the model has tiers) and channel."""
+    model, tiered = _receipt(spec, task)
+    shown: dict[str, Any] = {"id": task.id, "status": task.status, "model": model}
+    if tiered:
+        shown[TIER] = task.params[TIER]
+    shown["channel"] = task.params["channel"]
+    return shown
+
+
 def render_accepted(runtime: Runtime, task: Task) -> dict[str, Any]:
     """The documented 202 body; the same bytes again on an idempotent replay."""
-    return {
-        "id": task.id,
-        "status": "processing",
-        "model": constant(runtime.specs[NAME], "Model"),
-        "quality_tier": task.params["quality_tier"],
-        "channel": task.params["channel"],
-        "credits_used": task.credits,
-    }
+    identity = _identity(runtime.specs[NAME], task)
+    return {**identity, "status": "processing", "credits_used": task.credits}
 
 
 def render_task(runtime: Runtime, task: Task) -> dict[str, Any]:
@@ -68,11 +100,7 @@ def render_task(runtime: Runtime, task: Task) -> dict[str, Any]:
     spec = runtime.specs[NAME]
     video, frame = runtime.media_urls(task)
     return {
-        "id": task.id,
-        "status": task.status,
-        "model": constant(spec, "Model"),
-        "quality_tier": task.params["quality_tier"],
-        "channel": task.params["channel"],
+        **_identity(spec, task),
         "credits_used": task.credits,
         "credits_refunded": task.refunded,
         "output": (

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import jsonpatch
 
-from mockserver.spec.profile import Price, Profile
+from mockserver.spec.profile import Price, PriceTable, Profile
 from mockserver.spec.validation import RequestValidator
 
 PROFILES = ("documented", "observed")
@@ -120,11 +120,12 @@ class ProviderSpec:
             for op, overlay in self.profile_json.get("operations", {}).items()
             if not op.startswith("x-")
         }
+        self.path_prefix = _path_prefix(self.api, self.profile_json)
         self.operations = {
             op_name: Operation(
                 name=op_name,
                 method=op["method"],
-                path=op["path"],
+                path=self.path_prefix + op["path"],
                 summary=op["summary"],
                 headers=op.get("headers", {}),
                 body=op.get("body"),
@@ -157,11 +158,13 @@ class ProviderSpec:
     @functools.cached_property
     def path_prefixes(self) -> tuple[str, ...]:
         """The paths under which this provider answers: api.json ``prefixes`` (an
-        API with several versions side by side: "/v1", "/v2"), else the path
-        every operation starts with ("/api/v1")."""
+        API with several versions side by side: "/v1", "/v2"), else its path
+        prefix, else the path every operation starts with ("/api/v1")."""
         declared = self.api.get("prefixes")
         if declared:
-            return tuple(str(p).rstrip("/") for p in declared)
+            return tuple((self.path_prefix + str(p)).rstrip("/") for p in declared)
+        if self.path_prefix:
+            return (self.path_prefix,)
         return (posixpath.commonpath([op.path for op in self.operations.values()]),)
 
     @property
@@ -215,16 +218,24 @@ class ProviderSpec:
         return self.profile_for(operation).pricing.price(params)
 
     def price_grid(self, operation: str) -> Iterator[tuple[dict[str, Any], Price]]:
-        """Every valid combination of the priced fields, with its price."""
+        """Every valid combination of the priced fields, with its price (for a
+        table priced per unit, each rate for ``grid_quantity`` units, as each factor
+        scales it)."""
+        table = self.profile_for(operation).pricing
+        if table.per_unit:
+            yield from _unit_grid(table)
+            return
         op = self.operations[operation]
         assert op.body is not None
         validator = self.validator(op.body)
         props = validator.schema["properties"]
         keys = self.profile_for(operation).pricing.keys
         choices = [_choices(props.get(k, {})) for k in keys]
-        sample = next(iter(self.examples("request", operation)))
+        example = next(iter(self.examples("request", operation)))
+        sample = {k: v for k, v in example.items() if k not in keys}
         for combo in itertools.product(*choices):
-            request = {**sample, **dict(zip(keys, combo, strict=True))}
+            chosen = {k: v for k, v in zip(keys, combo, strict=True) if v is not None}
+            request = {**sample, **chosen}
             if validator.is_valid(request):
                 priced = {**validator.defaults(), **request}
                 yield dict(zip(keys, combo, strict=True)), self.price(priced, operation)
@@ -241,12 +252,39 @@ class ProviderSpec:
         return [{**entry, "body": _read(folder / entry["file"])} for entry in index]
 
 
+def _unit_grid(table: PriceTable) -> Iterator[tuple[dict[str, Any], Price]]:
+    """One row per rate of a per-unit table and per value of each factor (a field
+    a rate does not name shows "any"; a factor not applied, None)."""
+    factor_values = [[None, *values] for values in table.factors.values()]
+    for rate in table.rates:
+        when = rate.get("when", {})
+        for chosen in itertools.product(*factor_values):
+            row: dict[str, Any] = {k: when.get(k, "any") for k in table.keys}
+            row.update(zip(table.factors, chosen, strict=True))
+            row[str(rate["quantity"])] = table.grid_quantity
+            yield row, table.rate_price(rate, row)
+
+
+def _path_prefix(api: Mapping[str, Any], profile: Mapping[str, Any]) -> str:
+    """What every operation path (and api.json ``prefixes``) starts with: profile
+    ``paths.prefix`` when set (a reseller serving the API under its own prefix),
+    else api.json ``path_prefix``, else nothing."""
+    chosen = profile.get("paths", {}).get("prefix", api.get("path_prefix", ""))
+    prefix = str(chosen or "").rstrip("/")
+    if prefix and (not prefix.startswith("/") or any(c in prefix for c in "{}?# ")):
+        raise ValueError(f"paths.prefix must be a path such as /api/v3, not {chosen!r}")
+    return prefix
+
+
 def _choices(schema: Mapping[str, Any]) -> list[Any]:
-    """The values a priced field can take: its enum, its integer range, or a boolean."""
+    """The values a priced field can take: its enum, its integer range, a list
+    field left out (None) or sent as its first example, or a boolean."""
     if "enum" in schema:
         return list(schema["enum"])
     if schema.get("type") == "integer" and "minimum" in schema and "maximum" in schema:
         return list(range(int(schema["minimum"]), int(schema["maximum"]) + 1))
+    if schema.get("type") == "array":
+        return [None, *schema.get("examples", [])[:1]]
     return [False, True]
 
 

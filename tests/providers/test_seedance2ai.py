@@ -1364,7 +1364,8 @@ class TestObservedProfile:
         self, client: FlaskClient, runtime: Runtime, unpurchased: str, tier: str
     ) -> None:
         body = {"prompt": PROMPT, "quality_tier": tier}
-        assert_error(submit(client, body, key=unpurchased), 402, "purchase_required")
+        # 403: the updates sheet records it for purchase_required (DECISIONS A26)
+        assert_error(submit(client, body, key=unpurchased), 403, "purchase_required")
         assert task_count(runtime, "fresh") == 0
         assert balance(runtime, "fresh") == 1000
 

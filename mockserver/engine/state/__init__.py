@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from mockserver.engine.state._accounts import AccountState
 from mockserver.engine.state._control import ControlState
+from mockserver.engine.state._lifecycle import LifecycleState
 from mockserver.engine.state._tasks import TaskState
 from mockserver.engine.store import Backend, open_backend
 
 
-class State(AccountState, TaskState, ControlState):
+class State(AccountState, TaskState, LifecycleState, ControlState):
     """The simulator's state over one backend (see the package docstring)."""
 
     @property

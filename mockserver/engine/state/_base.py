@@ -6,9 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from mockserver.engine import rules
 from mockserver.engine.clock import ClockAnchor, ClockState
 from mockserver.engine.errors import ServiceBusy, UnknownAccount
-from mockserver.engine.model import Account, IdempotencyScope, Task
+from mockserver.engine.model import OPEN, PROCESSING, QUEUED, Account, IdempotencyScope, Task
 from mockserver.engine.store import Backend, Tx, key_digest
 
 #: why a shared store may have lost its clock
@@ -39,6 +40,37 @@ def due_member(seq: int, task_id: str) -> str:
 
 def task_of(member: str) -> str:
     return member[17:]
+
+
+def place_open(tx: Tx, task: Task) -> None:
+    """Index a queued or processing task where the clock will find it: the due
+    queue (a running task's end), the wake queue (a queued task's earliest
+    start), its pool (queued by priority, running), its account's queued ones,
+    and the deadlines (execution expiry)."""
+    member = due_member(task.seq, task.id)
+    if task.status == PROCESSING:
+        if task.due_at is not None:
+            tx.add("due", member, task.due_at)
+        if task.pool:
+            tx.add(f"running:{task.pool}", task.id, task.seq)
+    elif task.status == QUEUED:
+        if task.start_at is not None:
+            tx.add("wake", member, task.start_at)
+        tx.add(f"pool:{task.pool}", task.id, rules.queue_order(task))
+        tx.add(f"queued-of:{acct(task.provider, task.account_id)}", task.id, task.seq)
+    if task.deadline is not None and task.status in OPEN:
+        tx.add("deadlines", member, task.deadline)
+
+
+def unplace(tx: Tx, task: Task) -> None:
+    """Take a task out of every index place_open may have put it in."""
+    member = due_member(task.seq, task.id)
+    for index in ("due", "wake", "deadlines"):
+        tx.remove(index, member)
+    if task.pool:
+        tx.remove(f"running:{task.pool}", task.id)
+        tx.remove(f"pool:{task.pool}", task.id)
+    tx.remove(f"queued-of:{acct(task.provider, task.account_id)}", task.id)
 
 
 def task_indexes(task: Task) -> tuple[str, ...]:

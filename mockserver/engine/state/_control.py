@@ -6,8 +6,9 @@ import dataclasses
 from typing import Any
 
 from mockserver.engine import rules
-from mockserver.engine.model import Attempt, Delivery, Task
-from mockserver.engine.state._base import StateBase, due_member, task_indexes
+from mockserver.engine.model import Attempt, Delivery
+from mockserver.engine.state._base import StateBase
+from mockserver.engine.state._lifecycle import forget_task
 from mockserver.engine.store import Tx
 
 
@@ -156,22 +157,10 @@ class ControlState(StateBase):
         ids = [m for m, _ in tx.scan("expiry", upto=now)]
         found = [t for t in tx.get_many("task", ids) if t is not None]
         for task in found:
-            self._forget_task(tx, task)
+            forget_task(tx, task)
         for task_id in ids:
             tx.remove("expiry", task_id)
         return len(found)
-
-    @staticmethod
-    def _forget_task(tx: Tx, task: Task) -> None:
-        tx.delete("task", task.id)
-        tx.delete("media", task.media_token)
-        for index in task_indexes(task):
-            tx.remove(index, task.id)
-        tx.remove("due", due_member(task.seq, task.id))
-        for delivery_id, _ in tx.scan(f"deliveries-of:{task.id}"):
-            tx.delete("delivery", delivery_id)
-            for index in ("deliveries", "delivery-due", f"deliveries-of:{task.id}"):
-                tx.remove(index, delivery_id)
 
     @staticmethod
     def _expire_keys(tx: Tx, now: float) -> int:

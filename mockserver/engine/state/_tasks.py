@@ -1,28 +1,30 @@
-"""Idempotency claims, tasks and their lifecycle."""
+"""Idempotency claims, task creation and reading tasks (their lifecycle: _lifecycle.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from mockserver.engine import rules
-from mockserver.engine.errors import InsufficientCredits
+from mockserver.engine.errors import (
+    AccountOverdue,
+    InsufficientCredits,
+    QueueFull,
+    SimulatorError,
+)
 from mockserver.engine.model import (
-    FAILED,
-    PROCESSING,
+    QUEUED,
     Claim,
     ClaimPolicy,
     IdempotencyRecord,
     IdempotencyScope,
-    Settlement,
     Task,
 )
 from mockserver.engine.state._base import (
     StateBase,
     acct,
-    due_member,
+    place_open,
     scope_name,
     task_indexes,
-    task_of,
 )
 from mockserver.engine.store import Tx
 
@@ -59,28 +61,37 @@ class TaskState(StateBase):
             tx.delete("idem", name)
             tx.remove("idem-expiry", name)
 
-    def create_task(self, task: Task, scope: IdempotencyScope | None, ttl: float) -> Task:
+    def create_task(
+        self,
+        task: Task,
+        scope: IdempotencyScope | None,
+        ttl: float,
+        *,
+        max_queued: int | None = None,
+    ) -> Task:
         """Charge ``task.credits`` and store the task in one step, binding ``scope``
-        to it. Raises InsufficientCredits and creates nothing when the balance is
-        short (the claim on ``scope`` is released). Creating a task that exists
-        already (a retried call) changes nothing."""
+        to it. Raises InsufficientCredits (AccountOverdue for a postpaid task) and
+        creates nothing when the balance is short, QueueFull when the account
+        already has ``max_queued`` queued tasks (the claim on ``scope`` is then
+        released). Creating a task that exists already (a retried call) changes
+        nothing."""
 
-        def create(tx: Tx) -> Task | InsufficientCredits:
+        def create(tx: Tx) -> Task | SimulatorError:
             existing: Task | None = tx.get("task", task.id)
             if existing is not None:
                 return existing
             name = acct(task.provider, task.account_id)
             try:
-                account, entry = rules.charge(
-                    self._account(tx, task.provider, task.account_id), task
-                )
-            except InsufficientCredits as short:
+                _check_queue(tx, task, name, max_queued)
+                charged = rules.charge(self._account(tx, task.provider, task.account_id), task)
+            except (InsufficientCredits, AccountOverdue, QueueFull) as refused:
                 if scope is not None:
                     self._release(tx, scope)
-                return short  # the release is written; the refusal is raised after
+                return refused  # the release is written; the refusal is raised after
             stored = dataclasses.replace(task, seq=tx.next_number())
-            tx.put("account", name, account)
-            self._write_entry(tx, entry)
+            if charged is not None:
+                tx.put("account", name, charged[0])
+                self._write_entry(tx, charged[1])
             self._index_task(tx, stored)
             if scope is not None:
                 bound = rules.bind_key(tx.get("idem", scope_name(scope)), stored, ttl)
@@ -88,8 +99,8 @@ class TaskState(StateBase):
                 tx.add("idem-expiry", scope_name(scope), bound.expires_at)
             return stored
 
-        created: Task | InsufficientCredits = self.backend.atomically(create)
-        if isinstance(created, InsufficientCredits):
+        created: Task | SimulatorError = self.backend.atomically(create)
+        if isinstance(created, SimulatorError):
             raise created
         return created
 
@@ -99,8 +110,7 @@ class TaskState(StateBase):
         tx.put("media", task.media_token, task.id)
         for index in task_indexes(task):
             tx.add(index, task.id, task.seq)
-        if task.due_at is not None:
-            tx.add("due", due_member(task.seq, task.id), task.due_at)
+        place_open(tx, task)
         tx.add("expiry", task.id, task.expires_at)
 
     # tasks -------------------------------------------------------------------------------
@@ -135,68 +145,13 @@ class TaskState(StateBase):
         found: list[Task] = self.backend.read(listed)
         return [t for t in found if account_id in (None, t.account_id)][: max(0, limit)]
 
-    def next_due(self) -> float | None:
-        """The earliest instant at which a task ends or a delivery is due."""
 
-        def first(tx: Tx) -> float | None:
-            firsts = [tx.scan(index, limit=1) for index in ("due", "delivery-due")]
-            times = [found[0][1] for found in firsts if found]
-            return min(times) if times else None
-
-        due: float | None = self.backend.read(first)
-        return due
-
-    def settle_due(self, now: float) -> list[Settlement]:
-        """End every task whose due time has come, oldest first, refunding failures."""
-
-        def settle(tx: Tx) -> list[Settlement]:
-            members = tx.scan("due", upto=now)
-            tasks = tx.get_many("task", [task_of(m) for m, _ in members])
-            return [
-                self._end(tx, task, due_at)
-                for (_, due_at), task in zip(members, tasks, strict=True)
-                if task is not None and task.status == PROCESSING
-            ]
-
-        settled: list[Settlement] = self.backend.atomically(settle)
-        return settled
-
-    def force(
-        self, task_id: str, outcome: str, at: float, code: str | None, message: str | None
-    ) -> Settlement | None:
-        """Complete or fail a processing task now, or pin it (outcome "processing")."""
-
-        def decide(tx: Tx) -> Settlement | None:
-            task: Task | None = tx.get("task", task_id)
-            if task is None:
-                return None
-            forced = rules.force(task, outcome, at, code, message)
-            if forced is None:
-                return None
-            ended, refund = forced
-            self._save_end(tx, task, ended, refund, at)
-            return Settlement(ended, refund)
-
-        found: Settlement | None = self.backend.atomically(decide)
-        return found
-
-    def _end(self, tx: Tx, task: Task, at: float) -> Settlement:
-        ended, refund = rules.settle(task, task.planned, at, None, None)
-        self._save_end(tx, task, ended, refund, at)
-        return Settlement(ended, refund)
-
-    def _save_end(self, tx: Tx, before: Task, after: Task, refund: int, at: float) -> None:
-        tx.put("task", after.id, after)
-        if before.due_at is not None:
-            tx.remove("due", due_member(before.seq, before.id))
-        if refund:
-            account = self._account(tx, after.provider, after.account_id)
-            account, entry = rules.move_credits(
-                account, at, "refund", refund, task_id=after.id, note=_refund_note(after)
-            )
-            tx.put("account", acct(after.provider, after.account_id), account)
-            self._write_entry(tx, entry)
-
-
-def _refund_note(task: Task) -> str:
-    return "task failed" if task.status == FAILED else "reserved above the final price"
+def _check_queue(tx: Tx, task: Task, account: str, max_queued: int | None) -> None:
+    if max_queued is None or task.status != QUEUED:
+        return
+    queued = tx.count(f"queued-of:{account}")
+    if queued >= max_queued:
+        raise QueueFull(
+            f"The account has {queued} queued tasks, the most it may have; "
+            "wait for some of them to start."
+        )

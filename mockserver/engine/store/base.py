@@ -54,6 +54,10 @@ class Tx(Protocol):
         ...
 
     def count(self, index: str, *, start: float = -math.inf, upto: float = math.inf) -> int: ...
+    def firsts(self, indexes: Sequence[str]) -> list[tuple[str, float] | None]:
+        """The first member of each index (None for an empty one), in one go."""
+        ...
+
     def add(self, index: str, member: str, score: float) -> None:
         """Put ``member`` in ``index`` at ``score`` (moving it if it is there)."""
         ...
@@ -131,6 +135,10 @@ class BufferedTx:
 
     def delete(self, table: str, key: str) -> None:
         self.writes.records[(table, key)] = DELETED
+
+    def firsts(self, indexes: Sequence[str]) -> list[tuple[str, float] | None]:
+        found = [self.scan(index, limit=1) for index in indexes]  # type: ignore[attr-defined]
+        return [first[0] if first else None for first in found]
 
     def add(self, index: str, member: str, score: float) -> None:
         self.writes.members[(index, member)] = score

@@ -127,6 +127,15 @@ class _RedisTx(BufferedTx):
             )
         return [(member, float(score)) for member, score in found]
 
+    def firsts(self, indexes: Sequence[str]) -> list[tuple[str, float] | None]:
+        if self._pipe is not None:
+            return super().firsts(indexes)
+        with self._backend.client.pipeline(transaction=False) as pipe:
+            for index in indexes:
+                pipe.zrange(self._backend.index_key(index), 0, 0, withscores=True)
+            found = pipe.execute()
+        return [(first[0][0], float(first[0][1])) if first else None for first in found]
+
     def count(self, index: str, *, start: float = -math.inf, upto: float = math.inf) -> int:
         name = self._backend.index_key(index)
         return int(self._client(name).zcount(name, _bound(start), _bound(upto)))
