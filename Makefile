@@ -62,6 +62,12 @@ contract: $(STAMP)
 clean:
 	rm -rf $(VENV) openapi build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
+## fuzz: 100,000 hostile HTTP inputs to every provider, in-process and over sockets (gunicorn,
+##       granian), every answer checked against spec/ and the ledger audited; not part of make test
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(BIN)/python tests/reliability/fuzz_run.py $(ARGS)
+
 ## bench: the simulator against Prism, WireMock and a bare WSGI app, one run, one machine
 ##        (about 11 minutes; the report goes to tests/benchmarks/last-run.md; ARGS="--help")
 .PHONY: bench bench-deps bench-soak

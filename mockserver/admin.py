@@ -138,6 +138,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "media": dataclasses.asdict(task.media),
         "outputs": {"video_url": video, "last_frame_url": frame},
         "callback_url": task.callback_url,
+        "deleted_at": _iso(task.deleted_at),
         "error": {"code": task.error_code, "message": task.error_message}
         if task.status == FAILED
         else None,

@@ -304,13 +304,9 @@ def _path_of(req: Any) -> str:
 
 
 def _status_for(exc: BaseException) -> int:
-    """gunicorn's own mapping of its parse errors to statuses, but an unknown
-    transfer coding, which gunicorn answers 501, is the client's fault: 400, the
-    status every provider documents for a request it cannot take."""
-    if isinstance(exc, http_errors.LimitRequestLine):
-        return 414
-    if isinstance(exc, http_errors.LimitRequestHeaders):
-        return 431
+    """Every request gunicorn cannot parse is the client's fault: 400, the status
+    every provider documents for a request it cannot take (gunicorn itself would
+    answer 414, 431 or 501, which no provider documents)."""
     if isinstance(exc, http_errors.ParseException | http_errors.NoMoreData):
         return 400
     return 500

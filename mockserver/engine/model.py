@@ -122,6 +122,9 @@ class Task:
     deadline: float | None = None  # still queued or running then: it expires
     #: charged when it completes rather than at submission (postpaid billing)
     bill_on_completion: bool = False
+    #: when its owner deleted it: gone for the provider's API, kept (with its charge)
+    #: for the control plane until it expires
+    deleted_at: float | None = None
 
 
 @dataclass(slots=True)

@@ -289,7 +289,8 @@ class Simulation(AccountBook):
         self.admit(principal, "read")
         if refusal is not None:
             raise refusal
-        return self.store.tasks(principal.provider, principal.account_id, limit=10**9)
+        found = self.store.tasks(principal.provider, principal.account_id, limit=10**9)
+        return [t for t in found if t.deleted_at is None]
 
     def withdraw(
         self,
@@ -308,7 +309,11 @@ class Simulation(AccountBook):
             if cancelled is not None:
                 self._announce([cancelled])
                 return cancelled.task
-        elif task.status in ENDED and task.status in deletable and self.store.delete_task(task.id):
+        elif (
+            task.status in ENDED
+            and task.status in deletable
+            and self.store.delete_task(task.id, self.clock.now())
+        ):
             return task
         raise TaskStateConflict(
             f"Task {task.id} is {task.status}: only a queued "
@@ -409,7 +414,11 @@ class Simulation(AccountBook):
         policy = self.specs[scope.provider].profile.idempotency
         claim = self.store.claim(
             scope,
-            fingerprint(request.body),
+            # the same body sent to another operation is another request (another
+            # price, another task): the key then conflicts rather than replays
+            fingerprint(
+                request.body if not request.operation else [request.operation, request.body]
+            ),
             self.clock.now(),
             ClaimPolicy(policy.ttl_seconds, CLAIM_LEASE_SECONDS, policy.in_flight == "task"),
         )
@@ -515,11 +524,13 @@ class Simulation(AccountBook):
 
     # reading -----------------------------------------------------------------
     def task(self, principal: Principal, task_id: str) -> Task:
-        """The caller's task; TaskNotFound for unknown ids and other accounts' tasks."""
+        """The caller's task; TaskNotFound for unknown ids, other accounts' tasks
+        and tasks the caller deleted."""
         task = self.store.get_task(task_id)
-        if task is None or (task.provider, task.account_id) != (
-            principal.provider,
-            principal.account_id,
+        if (
+            task is None
+            or task.deleted_at is not None
+            or (task.provider, task.account_id) != (principal.provider, principal.account_id)
         ):
             raise TaskNotFound(f"No task {task_id!r} for this account.")
         return task

@@ -132,15 +132,19 @@ def test_only_a_queued_task_can_be_cancelled_and_its_charge_comes_back(store: St
     assert balance(store) == 1000 - 10
 
 
-def test_only_an_ended_task_can_be_deleted(store: Store) -> None:
+def test_only_an_ended_task_can_be_deleted_and_its_record_stays_for_the_control_plane(
+    store: Store,
+) -> None:
     task = store.create_task(queued(slots=1), None, DAY)
-    assert store.delete_task(task.id) is False
+    assert store.delete_task(task.id, T0) is False
     store.settle_due(T0 + 1000)
-    assert store.delete_task(task.id) is True
+    assert store.delete_task(task.id, T0 + 1001) is True
+    deleted = store.get_task(task.id)
+    assert deleted is not None
+    assert (deleted.status, deleted.deleted_at) == (COMPLETED, T0 + 1001)
+    assert store.delete_task(task.id, T0 + 1002) is False  # once
+    store.expire(T0 + 30 * DAY)
     assert store.get_task(task.id) is None
-    assert store.task_by_media_token(task.media_token) is None
-    assert store.delete_task(task.id) is False
-    assert store.tasks(P, "acme") == []
 
 
 def test_forcing_a_queued_task_frees_nothing_and_forcing_a_running_one_starts_the_next(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import posixpath
 import re
 import shlex
 import socket
@@ -38,7 +37,7 @@ import requests
 from flask.testing import FlaskClient
 
 from mockserver.config import AccountSeed, Config
-from mockserver.engine.model import FAILED, LIFECYCLE
+from mockserver.engine.model import COMPLETED, FAILED, LIFECYCLE
 from mockserver.spec import PROVIDERS, Operation, ProviderSpec, load_provider
 from tests.server import Server
 
@@ -219,12 +218,17 @@ def to_wire(probe: Probe, host: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def send_raw(server: Server, probe: Probe, wire: bytes | None = None) -> Answer:
-    """``probe`` (or exactly the bytes ``wire``) over a new connection; the parsed answer."""
+def send_raw(
+    server: Server, probe: Probe, wire: bytes | None = None, *, half_close: bool = False
+) -> Answer:
+    """``probe`` (or exactly the bytes ``wire``) over a new connection, then the write
+    side shut when ``half_close`` (the client sends nothing more); the parsed answer."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
         # the server may answer and close before it has read a huge body
         with contextlib.suppress(OSError):
             sock.sendall(wire if wire is not None else to_wire(probe, f"127.0.0.1:{server.port}"))
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
         response = http.client.HTTPResponse(sock, method=probe.method)
         try:
             response.begin()
@@ -261,8 +265,7 @@ def route_of(method: str, path: str) -> Route | None:
     """The provider (and operation) whose paths ``path`` falls under, if any."""
     decoded = unquote(path, errors="replace")
     for spec in SPECS.values():
-        prefix = posixpath.commonpath([op.path for op in spec.operations.values()])
-        if decoded != prefix and not decoded.startswith(prefix + "/"):
+        if not any(decoded == p or decoded.startswith(p + "/") for p in spec.path_prefixes):
             continue
         at_path = [op for op in spec.operations.values() if _template(op.path).match(decoded)]
         methods = {op.method for op in at_path} | (
@@ -274,21 +277,30 @@ def route_of(method: str, path: str) -> Route | None:
     return None
 
 
-def documented_statuses(route: Route) -> set[int]:
+#: DECISIONS C10: past its ceilings (request line, header lines) the HTTP server
+#: answers by itself, in the provider's envelope with its bad-request code
+SERVER_CEILINGS = frozenset({414, 431})
+
+
+def documented_statuses(route: Route, unparsed: bool = False) -> set[int]:
     """Every status spec/ and DECISIONS.md allow for a request on ``route``.
 
-    C10 (URL or header over 8 KB: 400; body over 1 MiB: 413) holds on every
-    provider path, C9 (429 after 60 failed authentications) on every operation,
-    A18 (unknown path 404, wrong method 405) everywhere else.
+    C10 (URL or header over 8 KB: 400; body over 1 MiB: 413; with ``unparsed``,
+    the server's own 414 and 431) holds on every provider path, C9 (429 after 60
+    failed authentications) on every operation, A18 (unknown path 404, wrong
+    method 405) everywhere else.
     """
+    ceilings = SERVER_CEILINGS if unparsed else set()
     if route.operation is None:
-        return {400, 404, 413}
+        return {400, 404, 413} | ceilings
     if not route.method_allowed:
-        return {400, 405, 413}
-    return {int(status) for status in route.operation.responses} | {400, 413, 429}
+        return {400, 405, 413} | ceilings
+    return {int(status) for status in route.operation.responses} | {400, 413, 429} | ceilings
 
 
 def _codes_for(spec: ProviderSpec, status: int) -> set[str]:
+    if status in SERVER_CEILINGS:
+        status = 400
     table = {kind.code for kind in spec.errors.values()}
     codes = {kind.code for kind in spec.errors.values() if kind.status == status}
     if status == 400:
@@ -296,19 +308,40 @@ def _codes_for(spec: ProviderSpec, status: int) -> set[str]:
     return codes
 
 
+def _code_path(schema: Mapping[str, Any], path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where the field marked ``x-role: error-code`` sits in an error body."""
+    if schema.get("x-role") == "error-code":
+        return path
+    for name, sub in schema.get("properties", {}).items():
+        found = _code_path(sub, (*path, name))
+        if found is not None:
+            return found
+    return None
+
+
+def _status_fields(schema: Mapping[str, Any]) -> list[str]:
+    """Top-level integer fields of an error body that mirror the HTTP status."""
+    return [
+        name
+        for name, sub in schema.get("properties", {}).items()
+        if sub.get("type") == "integer" and sub.get("minimum", 0) >= 400
+    ]
+
+
 def _envelope_problems(spec: ProviderSpec, answer: Answer, body: Any) -> list[str]:
-    violations = spec.validator("Error").violations(body)
+    envelope = spec.validator("Error")
+    violations = envelope.violations(body)
     if violations:
         return [f"error body is not the {spec.name} envelope: {violations[0].message}"]
     allowed = _codes_for(spec, answer.status)
-    if spec.name == "seedance2ai":
-        code = body["error"]["code"]
-    else:
-        code = body["error"]
-        if body["code"] != answer.status:
-            return [f"body code {body['code']} is not the HTTP status {answer.status}"]
-        if not body["message"].startswith(f"{code}: "):
-            return [f"message does not start with {code!r}: {body['message'][:80]!r}"]
+    code = body
+    for name in _code_path(envelope.schema) or ("error", "code"):
+        code = code[name]
+    for name in _status_fields(envelope.schema):
+        if body[name] != answer.status:
+            return [f"body {name} {body[name]} is not the HTTP status {answer.status}"]
+    if spec.name == "seedanceapi" and not body["message"].startswith(f"{code}: "):
+        return [f"message does not start with {code!r}: {body['message'][:80]!r}"]
     if code not in allowed:
         return [f"error code {code!r} is not documented for {answer.status} ({sorted(allowed)})"]
     return []
@@ -338,13 +371,14 @@ def _body_problems(route: Route, answer: Answer) -> list[str]:
     return [f"body breaks {response['schema']}: {v.message}" for v in violations[:3]]
 
 
-def undocumented(answer: Answer) -> list[str]:
+def undocumented(answer: Answer, *, unparsed: bool = False) -> list[str]:
     """What in ``answer`` spec/ does not document; [] when it is a documented answer.
 
     On a provider path: a documented status, ``application/json``, and the
     provider's error envelope (with a code of that status and Retry-After where
     due) or the operation's success schema. Anywhere: never a 5xx, an HTML page
-    or a stack trace.
+    or a stack trace. ``unparsed``: bytes a real server may have failed to parse,
+    so its own 414 and 431 are documented too (DECISIONS C10).
     """
     problems = []
     if answer.status < 100:
@@ -358,7 +392,7 @@ def undocumented(answer: Answer) -> list[str]:
     route = route_of(answer.method, answer.path)
     if route is None:
         return problems
-    if answer.status not in documented_statuses(route):
+    if answer.status not in documented_statuses(route, unparsed):
         problems.append(f"status {answer.status} is not documented for this route")
     if answer.content_type != "application/json":
         problems.append(f"Content-Type {answer.content_type or '(none)'}, not application/json")
@@ -412,13 +446,28 @@ def all_tasks(control: ControlPlane) -> dict[str, dict[str, Any]]:
     return {t["id"]: t for t in control.call("GET", "/tasks?limit=100000000")["tasks"]}
 
 
+def _billed_on_completion(provider: str) -> bool:
+    """Whether ``provider`` charges when a task completes (then a balance may also
+    end below zero: ark, DECISIONS D13) rather than when it is submitted."""
+    spec = SPECS.get(provider)
+    return spec is not None and spec.profile.charge == "on_completion"
+
+
+def _charges_due(task: Mapping[str, Any]) -> int:
+    """One charge from the submission, or, billed on completion, once completed."""
+    if _billed_on_completion(task["provider"]):
+        return int(task["status"] == COMPLETED)
+    return 1
+
+
 def ledger_violations(control: ControlPlane) -> list[str]:
     """Every break of the money invariants, read through the control API.
 
     For each account: opening + the sum of its entries is its balance, every
-    entry's running balance is right and never below zero. Every charge names
-    an existing task of that account for exactly its price; every task has
-    exactly one charge; refunds only for failed tasks, never above the charge.
+    entry's running balance is right and never below zero (unless its provider
+    bills on completion). Every charge names an existing task of that account
+    for exactly its price; every task has exactly the charges its provider's
+    billing makes due; refunds only for failed tasks, never above the charge.
     """
     tasks = all_tasks(control)
     problems = [
@@ -434,7 +483,7 @@ def ledger_violations(control: ControlPlane) -> list[str]:
         running = ledger["opening"]
         for entry in ledger["entries"]:
             running += entry["amount"]
-            if entry["balance"] != running or running < 0:
+            if entry["balance"] != running or (running < 0 and not _billed_on_completion(owner[0])):
                 problems.append(f"{owner}: entry {entry} after a running balance of {running}")
             task = tasks.get(entry["task_id"] or "")
             if entry["kind"] == "charge":
@@ -453,8 +502,10 @@ def ledger_violations(control: ControlPlane) -> list[str]:
                 f"but opening + entries = {running}"
             )
     for task in tasks.values():
-        if charges[task["id"]] != 1:
-            problems.append(f"task {task['id']} has {charges[task['id']]} charges")
+        if charges[task["id"]] != _charges_due(task):
+            problems.append(
+                f"task {task['id']} ({task['status']}) has {charges[task['id']]} charges"
+            )
         if refunds[task["id"]] != task["refunded"] or task["refunded"] > task["credits"]:
             problems.append(
                 f"task {task['id']}: refunded {task['refunded']}, ledger {refunds[task['id']]}"

@@ -9,6 +9,8 @@ that wait for no pool end many at a time.
 
 from __future__ import annotations
 
+import dataclasses
+
 from mockserver.engine import rules
 from mockserver.engine.model import (
     COMPLETED,
@@ -146,14 +148,16 @@ class LifecycleState(StateBase):
         found: Settlement | None = self.backend.atomically(decide)
         return found
 
-    def delete_task(self, task_id: str) -> bool:
-        """Forget an ended task (False when it is open, or gone)."""
+    def delete_task(self, task_id: str, at: float) -> bool:
+        """Delete an ended task for its owner (False when it is open, or gone): the
+        provider's API no longer sees it; the control plane still does, with its
+        charge in the ledger, until it expires."""
 
         def decide(tx: Tx) -> bool:
             task: Task | None = tx.get("task", task_id)
-            if task is None or task.status not in ENDED:
+            if task is None or task.status not in ENDED or task.deleted_at is not None:
                 return False
-            forget_task(tx, task)
+            tx.put("task", task_id, dataclasses.replace(task, deleted_at=at))
             return True
 
         return bool(self.backend.atomically(decide))
