@@ -155,7 +155,15 @@ def _rate_limit(spec: ProviderSpec) -> tuple[int, float] | None:
 
 
 def _done(api: ProviderAPI) -> str:
-    """The state that is neither the first (in progress) nor the failed one."""
+    """The state a task reaches when it succeeds: the Task variant the schema marks
+    ``x-role: succeeded``, else the one state that is neither the first (in
+    progress) nor the failed one."""
+    variants = api.spec.schema["$defs"]["Task"].get("oneOf", [])
+    marked = [
+        s for v, s in zip(variants, api.states, strict=False) if v.get("x-role") == "succeeded"
+    ]
+    if len(marked) == 1:
+        return marked[0]
     ends = [s for s in api.states[1:] if s != api.failed_state]
     if len(ends) != 1:
         raise ValueError(f"{api.name}: cannot tell the finished state among {api.states}")

@@ -36,7 +36,12 @@ RETRIED_STATUSES = (429, 500, 502, 503, 504)
 JOBS: dict[str, dict[str, Any]] = {
     "seedance2ai": {"prompt": "A glass train crossing a snowy mountain bridge", "duration": "5"},
     "seedanceapi": {"prompt": "A majestic eagle over golden clouds", "duration": "4"},
+    "ark": {
+        "model": "dreamina-seedance-2-0-260128",
+        "content": [{"type": "text", "text": "A red fox in fresh snow --dur 5"}],
+    },
 }
+ARK_TASKS = "/api/v3/contents/generations/tasks"
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,9 @@ class Client:
         if self.provider == "seedance2ai":
             task_id = self.call("POST", "/api/v1/video/seedance2", JOBS[self.provider])["id"]
             path = f"/api/v1/tasks/{task_id}"
+        elif self.provider == "ark":
+            task_id = self.call("POST", ARK_TASKS, JOBS[self.provider])["id"]
+            path = f"{ARK_TASKS}/{task_id}"
         else:
             task_id = self.call("POST", "/v1/generate", JOBS[self.provider])["data"]["task_id"]
             path = f"/v1/status?task_id={task_id}"
@@ -164,6 +172,11 @@ def _outcome(provider: str, answer: Any) -> tuple[str | None, str | None]:
         status = answer["status"]
         video = (answer.get("output") or {}).get("video_url") if status == "completed" else None
         return video, str(answer.get("error")) if status == "failed" else None
+    if provider == "ark":
+        status = answer["status"]
+        video = (answer.get("content") or {}).get("video_url") if status == "succeeded" else None
+        ended = status in ("failed", "expired", "cancelled")
+        return video, f"{status}: {answer.get('error')}" if ended else None
     data = answer["data"]
     video = data["response"][0] if data["status"] == "SUCCESS" else None
     return video, str(data.get("error_message")) if data["status"] == "FAILED" else None
