@@ -9,7 +9,8 @@ so the memory, SQLite and Redis stores all decide exactly alike.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable
 from typing import Any
 
 from mockserver.engine.errors import AccountOverdue, InsufficientCredits
@@ -34,9 +35,6 @@ from mockserver.engine.model import (
     Task,
     Window,
 )
-
-#: an idle rate-limit window is forgotten after this many seconds
-IDLE_WINDOW_SECONDS = 3600.0
 
 
 # credits -------------------------------------------------------------------------------------
@@ -102,33 +100,26 @@ def folds(entry: LedgerEntry, live_tasks: set[str]) -> bool:
 
 
 # rate limits -----------------------------------------------------------------------------------
-def admit(
-    windows: Sequence[Window], admitted: Sequence[list[float]], now: float, record: bool
-) -> tuple[list[list[float]], float | None]:
-    """One request into every window at once, or into none.
-
-    ``admitted`` holds each window's admission times. Returns the times to keep
-    (with ``now`` added when admitted and ``record``) and None, or the times
-    unchanged and the seconds until every window has room.
-    """
-    kept = [
-        [t for t in times if t > now - window.seconds]
-        for window, times in zip(windows, admitted, strict=True)
-    ]
-    waits = [
-        times[0] + window.seconds - now
-        for window, times in zip(windows, kept, strict=True)
-        if len(times) >= window.limit
-    ]
-    if waits:
-        return kept, max(waits)
-    if record:
-        kept = [[*times, now] for times in kept]
-    return kept, None
+#: a rate-limit window with no admission for this long is forgotten by the sweep
+IDLE_WINDOW_SECONDS = 3600.0
 
 
-def window_is_idle(times: Sequence[float], now: float) -> bool:
-    return not times or times[-1] <= now - IDLE_WINDOW_SECONDS
+def window_start(window: Window, now: float) -> float:
+    """The earliest admission time still inside ``window`` at ``now`` (a sliding
+    window counts admissions after now − seconds)."""
+    return math.nextafter(now - window.seconds, math.inf)
+
+
+def window_wait(
+    window: Window, in_window: int, oldest_that_matters: float | None, now: float
+) -> float | None:
+    """None when ``window`` admits one more (it holds ``in_window`` admissions),
+    else the seconds until it does: until the admission that keeps it full
+    (the (in_window − limit + 1)-th oldest, ``oldest_that_matters``) leaves it."""
+    if in_window < window.limit:
+        return None
+    assert oldest_that_matters is not None
+    return oldest_that_matters + window.seconds - now
 
 
 # idempotency -------------------------------------------------------------------------------------

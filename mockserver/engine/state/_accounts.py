@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Sequence
 
 from mockserver.engine import rules
 from mockserver.engine.errors import AccountExists, KeyInUse, UnknownAccount
 from mockserver.engine.model import Account, ApiKey, LedgerEntry, Window
+from mockserver.engine.rules import window_start, window_wait
 from mockserver.engine.state._base import StateBase, acct, key_name
 from mockserver.engine.store import Tx
 
@@ -141,20 +143,34 @@ class AccountState(StateBase):
         return found
 
     # rate limits ------------------------------------------------------------------------
+    @staticmethod
+    def _wait(tx: Tx, window: Window, now: float) -> float | None:
+        """One window's wait (None: room), from a count and one boundary read: the
+        cost does not grow with the limit or the traffic."""
+        name, start = f"window:{window.bucket}", window_start(window, now)
+        held = tx.count(name, start=start)
+        if held < window.limit:
+            return None
+        boundary = tx.scan(name, start=start, limit=held - window.limit + 1)
+        return window_wait(window, held, boundary[-1][1] if boundary else None, now)
+
     def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
         """Admit one request into every window at once, or into none and return
         the seconds until all of them have room. Refused requests are not counted;
         with ``record=False`` nothing is counted either (a look, not an admission)."""
-        buckets = [w.bucket for w in windows]
 
         def decide(tx: Tx) -> float | None:
-            admitted = [times or [] for times in tx.get_many("window", buckets)]
-            kept, wait = rules.admit(windows, admitted, now, record)
-            if wait is None and record:
-                for bucket, times in zip(buckets, kept, strict=True):
-                    tx.put("window", bucket, times)
-                    tx.add("windows", bucket, times[-1])
-            return wait
+            waits = [
+                w for w in (self._wait(tx, window, now) for window in windows) if w is not None
+            ]
+            if waits:
+                return max(waits)
+            for window in windows if record else ():
+                name = f"window:{window.bucket}"
+                tx.trim(name, now - window.seconds)  # what left the window stays out
+                tx.add(name, f"{now!r}:{uuid.uuid4().hex[:12]}", now)
+                tx.add("windows", window.bucket, now)  # its last admission, for the sweep
+            return None
 
         if not record:
             looked: float | None = self.backend.read(decide)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from mockserver.engine import rules
@@ -145,8 +146,9 @@ class ControlState(StateBase):
 
     # upkeep --------------------------------------------------------------------------------
     def expire(self, now: float) -> int:
-        """Forget expired tasks, idempotency records and deliveries, fold old ledger
-        entries and idle windows; return how many tasks and records went."""
+        """Forget expired tasks, idempotency records and deliveries, and fold old
+        ledger entries; return how many tasks and records went. (A rate-limit
+        window trims itself at each admission.)"""
         removed = self.backend.atomically(lambda tx: self._expire_tasks(tx, now))
         removed += self.backend.atomically(lambda tx: self._expire_keys(tx, now))
         self.backend.atomically(self._fold_ledgers)
@@ -187,7 +189,7 @@ class ControlState(StateBase):
     @staticmethod
     def _forget_idle_windows(tx: Tx, now: float) -> None:
         for bucket, _ in tx.scan("windows", upto=now - rules.IDLE_WINDOW_SECONDS):
-            tx.delete("window", bucket)
+            tx.trim(f"window:{bucket}", math.inf)
             tx.remove("windows", bucket)
 
     def counts(self) -> dict[str, int]:

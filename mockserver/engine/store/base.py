@@ -63,6 +63,10 @@ class Tx(Protocol):
         ...
 
     def remove(self, index: str, member: str) -> None: ...
+    def trim(self, index: str, upto: float) -> None:
+        """Remove every member of ``index`` scored at or below ``upto``."""
+        ...
+
     def next_number(self) -> int:
         """A number no earlier call returned (the order of creation)."""
         ...
@@ -100,9 +104,11 @@ class WriteSet:
     records: dict[tuple[str, str], Any] = field(default_factory=dict)
     #: (index, member) -> score, or None to remove
     members: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    #: index -> remove its members scored at or below this (applied before ``members``)
+    trims: dict[str, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.records or self.members)
+        return bool(self.records or self.members or self.trims)
 
 
 class BufferedTx:
@@ -145,3 +151,6 @@ class BufferedTx:
 
     def remove(self, index: str, member: str) -> None:
         self.writes.members[(index, member)] = None
+
+    def trim(self, index: str, upto: float) -> None:
+        self.writes.trims[index] = max(upto, self.writes.trims.get(index, -math.inf))

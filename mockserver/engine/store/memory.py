@@ -39,6 +39,11 @@ class _Index:
         if old is not None:
             self.order.remove((old, member))
 
+    def trim(self, upto: float) -> None:
+        for score, member in list(self.order.irange(maximum=(upto, "\U0010ffff"))):
+            del self.scores[member]
+            self.order.remove((score, member))
+
 
 @functools.cache
 def _copier(cls: type) -> Callable[[Any], Any]:
@@ -129,6 +134,12 @@ class MemoryBackend:
                 rows.pop(key, None)
             else:
                 rows[key] = _copy(record)
+        for name, upto in tx.writes.trims.items():
+            trimmed = self.indexes.get(name)
+            if trimmed is not None:
+                trimmed.trim(upto)
+                if not trimmed.scores:
+                    del self.indexes[name]
         for (name, member), score in tx.writes.members.items():
             index = self.indexes.get(name)
             if score is not None:

@@ -154,6 +154,8 @@ class _RedisTx(BufferedTx):
                 pipe.delete(name)
             else:
                 pipe.set(name, codec.dump(record))
+        for index, upto in self.writes.trims.items():
+            pipe.zremrangebyscore(backend.index_key(index), "-inf", _bound(upto))
         for (index, member), score in self.writes.members.items():
             name = backend.index_key(index)
             if score is None:

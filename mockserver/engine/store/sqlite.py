@@ -107,6 +107,10 @@ class _SQLiteTx(BufferedTx):
             self.db.executemany("DELETE FROM records WHERE tbl = ? AND key = ?", gone)
         if kept:
             self.db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", kept)
+        if self.writes.trims:
+            self.db.executemany(
+                "DELETE FROM members WHERE idx = ? AND score <= ?", list(self.writes.trims.items())
+            )
         members = self.writes.members.items()
         dropped = [(i, m) for (i, m), s in members if s is None]
         placed = [(i, m, s) for (i, m), s in members if s is not None]
