@@ -17,7 +17,6 @@ from typing import Any
 
 from mockserver import contract_cli
 from mockserver.config import Config
-from mockserver.exercise import add_parser as add_exercise
 from mockserver.settings import add_flags, from_args
 from mockserver.spec import PROFILES, PROVIDERS, export_openapi, load_provider
 
@@ -85,7 +84,25 @@ def _price_key(value: Any) -> str:
     return str(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_exercise(commands: Any, wanted: bool) -> None:
+    """``exercise`` imports requests and its runner (a fifth of a second): only
+    when it is the command given; otherwise a stand-in lists it in the help."""
+    if wanted:
+        from mockserver.exercise import add_parser
+
+        add_parser(commands)
+    else:
+        commands.add_parser(
+            "exercise",
+            help="run a client against every failure the APIs document and judge how it copes",
+            add_help=False,
+        )
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line; ``argv`` (default: this process's) decides whether the
+    ``exercise`` command's full parser is needed."""
+    given = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
         prog="seedance-mock",
         description="Offline twin of the seedance2ai and seedanceapi video-generation APIs.",
@@ -93,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     contract_cli.add_parser(commands)
-    add_exercise(commands)
+    _add_exercise(commands, given[:1] == ["exercise"])
 
     openapi = commands.add_parser(
         "openapi", help="print a provider's OpenAPI 3.1 document, generated from spec/"
@@ -117,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         code: int = args.run(args)
     except BrokenPipeError:  # the reader (e.g. `| head`) went away: not an error
