@@ -6,6 +6,10 @@ fresh simulator per test. Prints one JSON object (the last line) for run.py.
   using plain ``requests`` would call the real hosts.
 - fresh simulator: ``create_app(Config(clock="manual", background=False))`` then
   ``app.extensions["seedance_mock"].close()``; and ``with seedance_mock(): pass``.
+- admissions: the CPU time of a test-client GET after 10 requests and after
+  20,000 more, with the lifted limits' 60 s windows (the manual clock keeps every
+  admission in them) and with the windows at 0 s (each admission forgotten at
+  the next request): whether a request's cost grows with the requests before it.
 
 Like the servers, these run with the rate limits lifted and a huge balance, so
 they measure the simulator, not the limiter.
@@ -48,8 +52,22 @@ ACCOUNTS = (
 )
 
 
-def config() -> Config:
-    return Config(clock="manual", background=False, overrides=LIFTED, accounts=ACCOUNTS)
+#: LIFTED with windows of 0 s (see benchlib.EMPTY_WINDOWS)
+EMPTY_WINDOWS = {
+    "seedance2ai": {
+        "rate_limits": {
+            kind: {"limit": 10**9, "window_seconds": 0}
+            for kind in ("requests", "media_validations")
+        }
+    }
+}
+ADMISSIONS = 20_000
+
+
+def config(overrides: dict[str, Any] | None = None) -> Config:
+    return Config(
+        clock="manual", background=False, overrides=overrides or LIFTED, accounts=ACCOUNTS
+    )
 
 
 def per_second(call: Callable[[], Any], seconds: float) -> tuple[float, float]:
@@ -126,6 +144,46 @@ def through_requests(seconds: float) -> dict[str, float]:
         return _rates("requests_get", get, seconds) | _rates("requests_post", post, seconds)
 
 
+def _get_cpu_us(get: Callable[[], Any], count: int = 1000) -> float:
+    started = time.process_time()
+    for _ in range(count):
+        get()
+    return (time.process_time() - started) / count * 1e6
+
+
+def _admissions_once(overrides: dict[str, Any]) -> tuple[float, float]:
+    app = create_app(config(overrides))
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {KEY}"}
+    first = client.post(
+        "/api/v1/video/seedance2", headers={**headers, "Idempotency-Key": "a"}, json=BODY
+    )
+    path = f"/api/v1/tasks/{first.get_json()['id']}"
+
+    def get() -> None:
+        client.get(path, headers=headers)
+
+    try:
+        for _ in range(9):
+            get()
+        early = _get_cpu_us(get, 300)
+        for _ in range(ADMISSIONS):
+            get()
+        return early, _get_cpu_us(get, 300)
+    finally:
+        app.extensions[EXTENSION].close()
+
+
+def admissions() -> dict[str, float]:
+    """GET's CPU µs after 10 requests and after ADMISSIONS more, per window setting."""
+    result: dict[str, float] = {}
+    for label, overrides in (("window60", LIFTED), ("window0", EMPTY_WINDOWS)):
+        early, late = _admissions_once(overrides)
+        result[f"admissions_{label}_get_us_at_10"] = early
+        result[f"admissions_{label}_get_us_at_{ADMISSIONS}"] = late
+    return result
+
+
 def fresh(iterations: int = 60) -> dict[str, float]:
     plain = Config(clock="manual", background=False)
 
@@ -189,6 +247,7 @@ def main() -> int:
     result |= fresh()
     result |= test_client(args.seconds)
     result |= through_requests(args.seconds)
+    result |= admissions()
     print(json.dumps(result))
     return 0
 

@@ -48,6 +48,16 @@ LIFTED_LIMITS = (
     "--set",
     "seedance2ai.rate_limits.media_validations.limit=1000000000",
 )
+#: the same windows at 0 s: with the manual clock, a window of 0 s forgets each admission
+#: at the next request, so the limiter's log of admission times never holds more than
+#: one. (At 60 s it keeps every admission since the start, and each request filters
+#: and rewrites the whole log: rows with this are the limiter's cost taken out.)
+EMPTY_WINDOWS = (
+    "--set",
+    "seedance2ai.rate_limits.requests.window_seconds=0",
+    "--set",
+    "seedance2ai.rate_limits.media_validations.window_seconds=0",
+)
 HUGE_CREDITS = 10**12
 
 _nonce = itertools.count()

@@ -2,9 +2,10 @@
 # `make bench-deps`: what the benchmark needs beyond the project's own dependencies.
 #
 #   wrk, redis-server        Debian packages (apt-get; needs root or sudo)
-#   py-spy                   PyPI, into $SEEDANCE_BENCH_HOME/pydeps (pip --target), so the
+#   py-spy, waitress         PyPI, into $SEEDANCE_BENCH_HOME/pydeps (pip --target), so the
 #                            project's .venv is left as `make` built it (granian is a
-#                            dependency of the project itself)
+#                            dependency of the project itself); waitress is one more
+#                            production WSGI server for the serving-options table
 #   Prism, WireMock          npm, into $SEEDANCE_BENCH_HOME/peers
 #
 # $SEEDANCE_BENCH_HOME defaults to ~/.cache/seedance-mock-bench (outside the work tree,
@@ -37,11 +38,13 @@ command -v redis-server >/dev/null || {
     say "installing redis-server"; apt_install redis-server || say "redis-server: install failed (redis rows will be skipped)"
 }
 
-if [ ! -x "$HOME_DIR/pydeps/bin/py-spy" ]; then
-    say "installing py-spy into $HOME_DIR/pydeps"
+# one pip call for both: `pip --target --upgrade` replaces the target's bin/ whole, so
+# installing one after the other would remove the first one's script
+if [ ! -x "$HOME_DIR/pydeps/bin/py-spy" ] || [ ! -d "$HOME_DIR/pydeps/waitress" ]; then
+    say "installing py-spy and waitress into $HOME_DIR/pydeps"
     "$PYTHON" -m pip install --quiet --disable-pip-version-check --upgrade \
-        --target "$HOME_DIR/pydeps" 'py-spy>=0.4' \
-        || say "py-spy: install failed (only profile_server.py needs it)"
+        --target "$HOME_DIR/pydeps" 'py-spy>=0.4' 'waitress>=3' \
+        || say "py-spy, waitress: install failed (profile_server.py and the waitress rows need them)"
 fi
 
 if [ ! -x "$HOME_DIR/peers/node_modules/.bin/prism" ] || [ ! -x "$HOME_DIR/peers/node_modules/.bin/wiremock" ]; then

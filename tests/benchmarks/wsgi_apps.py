@@ -6,6 +6,8 @@ parsing and no state: whatever a server does above this is the simulator's cost.
 
 ``flask``: one Flask route returning the same body: the framework's own ceiling,
 so the gap between ``bare`` and the simulator splits into Flask's part and ours.
+``flask_gated`` and ``bare_gated``: the same behind mockserver.gate's Gate, the
+way ``seedance-mock serve --server granian`` serves the simulator on its 4 threads.
 
 ``simulator``: the simulator built exactly as ``seedance-mock serve`` builds it,
 from the same flags, read from the environment variable ``SEEDANCE_BENCH_ARGS``
@@ -63,6 +65,21 @@ def build_flask() -> Any:
     return app
 
 
+def build_flask_gated() -> Any:
+    """``build_flask`` behind a Gate: one request at a time in this worker's Python."""
+    from mockserver.gate import Gate
+
+    app = build_flask()
+    app.wsgi_app = Gate().serialize(app.wsgi_app)
+    return app
+
+
+def build_bare_gated() -> Any:
+    from mockserver.gate import Gate
+
+    return Gate().serialize(bare)
+
+
 def build_simulator() -> Any:
     """``create_app`` with the Config that ``seedance-mock serve $SEEDANCE_BENCH_ARGS`` uses."""
     from mockserver.app import create_app
@@ -79,7 +96,12 @@ def build_simulator() -> Any:
 def __getattr__(name: str) -> Any:
     # Built lazily and once per process: the server imports ``wsgi_apps:simulator``
     # in every worker, and each worker must build its own app (its own clock thread).
-    builders = {"simulator": build_simulator, "flask": build_flask}
+    builders = {
+        "simulator": build_simulator,
+        "flask": build_flask,
+        "flask_gated": build_flask_gated,
+        "bare_gated": build_bare_gated,
+    }
     if name in builders:
         app = builders[name]()
         globals()[name] = app
