@@ -52,12 +52,19 @@ lint: $(STAMP)
 ## openapi: write the OpenAPI 3.1 document of each provider to openapi/
 openapi: $(STAMP)
 	@mkdir -p openapi
-	$(BIN)/seedance-mock openapi --provider seedance2ai --output openapi/seedance2ai.json
-	$(BIN)/seedance-mock openapi --provider seedanceapi --output openapi/seedanceapi.json
+	for provider in $$($(BIN)/python -c 'from mockserver.spec import PROVIDERS; print(*PROVIDERS)'); do \
+	  $(BIN)/seedance-mock openapi --provider $$provider --output openapi/$$provider.json || exit 1; \
+	done
 
 ## contract: the contract suite against a target (ARGS="--target url --base-url http://127.0.0.1:8000")
 contract: $(STAMP)
 	$(BIN)/seedance-mock contract $(ARGS)
+
+## contract-prism: the contract suite against Stoplight Prism mocking each exported
+##                 OpenAPI document (npm installs Prism outside the tree; about a minute)
+.PHONY: contract-prism
+contract-prism: $(STAMP)
+	$(BIN)/python -m contracts.against_prism $(ARGS)
 
 clean:
 	rm -rf $(VENV) openapi build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from contracts.dialect import ProviderAPI
+from contracts.dialect import ProviderAPI, dig
 from contracts.exchange import Exchange, redact
-from mockserver.spec import PROVIDERS, ProviderSpec, load_provider
+from mockserver.spec import PROVIDERS, Operation, ProviderSpec, load_provider
 from mockserver.spec.profile import IdFormat
 
 SHIPPED = Path(__file__).resolve().parent / "cassettes"
@@ -32,6 +32,8 @@ _KEEP_RESPONSE = {"content-type", "retry-after", "content-range", "location"}
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?Z")
 #: recorded timelines are moved to start here
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+#: the cassette of the documents' examples
+EXAMPLES = "document-examples"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,13 @@ class Cassette:
     name: str
     source: str
     exchanges: tuple[Exchange, ...]
+
+    @property
+    def is_one_conversation(self) -> bool:
+        """Whether the exchanges happened in turn (a recording), rather than
+        being alternatives side by side (the documents' examples, where four
+        request examples share one documented answer)."""
+        return self.name != EXAMPLES
 
 
 # JSON form ------------------------------------------------------------------------
@@ -129,15 +138,18 @@ def load_cassettes(directory: Path = SHIPPED) -> tuple[Cassette, ...]:
 # the documents' examples ------------------------------------------------------------
 def example_cassette(spec: ProviderSpec) -> Cassette:
     """Every response example of the provider document, each after the request
-    example of its operation (the document shows them together)."""
+    example of its operation (the document shows them together); an example the
+    index marks ``abridged`` (elided with "…" as published) is not an answer and
+    is left out."""
     api, index = ProviderAPI(spec), spec.example_index()
     requests = [e for e in index if e["kind"] == "request"]
     exchanges: list[Exchange] = []
-    for answer in (e for e in index if e["kind"] == "response"):
+    answers = (e for e in index if e["kind"] == "response" and not e.get("abridged"))
+    for answer in answers:
         asked = [r for r in requests if r["operation"] == answer["operation"]] or [answer]
         exchanges += [_example_exchange(spec, api, ask, answer) for ask in asked]
     source = f"every JSON example of the {spec.name} document (spec/{spec.name}/examples)"
-    return Cassette(spec.name, "document-examples", source, tuple(exchanges))
+    return Cassette(spec.name, EXAMPLES, source, tuple(exchanges))
 
 
 def _example_exchange(
@@ -152,6 +164,10 @@ def _example_exchange(
         headers.pop(api.idempotency_header, None)
     path = answer.get("path", op.path)
     query = "&".join(f"{k}={v}" for k, v in answer.get("query", {}).items())
+    own = _own_id(spec, op, answer)
+    if own is not None:  # a task read back: asked for by its own id
+        path, params = own[0].poll_request(own[1])
+        query = urlencode(params)
     return Exchange(
         method=op.method,
         url=spec.base_url + path + (f"?{query}" if query else ""),
@@ -167,6 +183,20 @@ def _example_exchange(
     )
 
 
+def _own_id(
+    spec: ProviderSpec, op: Operation, answer: dict[str, Any]
+) -> tuple[ProviderAPI, str] | None:
+    """The lifecycle that reads tasks with ``op``, and the id the answer's task
+    gives itself (so that the example asks for the task it shows)."""
+    for api in ProviderAPI.lifecycles(spec):
+        if api.poll.name == op.name and api.own_id_at is not None:
+            if int(answer["status"]) != api.success_status(op):
+                return None
+            own = dig(answer["body"], (*api.task_at, *api.own_id_at))
+            return (api, own) if isinstance(own, str) else None
+    return None
+
+
 # recording ----------------------------------------------------------------------------
 class Recorder:
     """Keeps what a test sent and writes it as normalised cassettes (``--record DIR``)."""
@@ -178,6 +208,11 @@ class Recorder:
 
     def add(self, exchange: Exchange) -> None:
         self._pending.append(exchange)
+
+    def keep_secret(self, *values: str) -> None:
+        """Redact ``values`` (keys the suite talks with) wherever they appear,
+        an answer that echoes one included."""
+        self._secrets += [v for v in values if v and v not in self._secrets]
 
     def flush(self, name: str, source: str) -> list[Path]:
         """Write what was kept since the last flush, one cassette per provider."""

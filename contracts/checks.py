@@ -5,11 +5,17 @@ Every check has one signature, ``check(ctx, exchange) -> None``, and lives in
 ``disagree(at, documented, received)``; ``run_checks`` gathers what every check
 found into one ``ContractViolation`` that says what was received, what was
 documented, and how to send the request again with curl.
+
+Each finding names its cause: what is wrong, in words that stay the same
+whichever request showed it (``updated_at: a required field``, ``status moved
+back``, ``error.code = invalid_prompt``), so that one drift of the target is
+one finding however many tests meet it (contracts/drift.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -18,7 +24,7 @@ import requests
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 from contracts.context import CheckContext
-from contracts.dialect import ERROR, dig
+from contracts.dialect import ERROR, dig, moved_forward
 from contracts.exchange import ANONYMOUS, CONTROL_ACCOUNT, STRANGER, Exchange
 from contracts.transport import NotRecorded
 from mockserver.spec import Operation
@@ -40,12 +46,17 @@ class Finding:
     at: str  # field path, header, or "status"
     documented: str
     received: str
+    cause: str = ""  # what is wrong, the same for every exchange that shows it
+
+    @property
+    def cause_text(self) -> str:
+        return self.cause or f"{self.at}: {self.documented}"
 
 
 class Disagreement(Exception):
     """Raised by a check: what it found, before run_checks names the check."""
 
-    def __init__(self, found: list[tuple[str, str, str]]) -> None:
+    def __init__(self, found: list[tuple[str, str, str, str]]) -> None:
         super().__init__(found)
         self.found = found
 
@@ -83,19 +94,40 @@ class ContractViolation(AssertionError):
         return "\n".join(lines)
 
 
+class KnownDrift(BaseException):
+    """The running test has nothing new to find: it fails at once with
+    ``violation`` instead of drawing more examples or shrinking further (an
+    earlier test reported all of it, or this test spent its shrinking time and
+    ``violation`` is the smallest failing exchange it saw).
+
+    A BaseException on purpose: Hypothesis shrinks and retries every Exception,
+    and lets anything else through at once (pytest still reports a failure).
+    """
+
+    def __init__(self, violation: ContractViolation, reason: str) -> None:
+        super().__init__(violation, reason)
+        self.violation = violation
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.reason} (see --drift-report):\n{self.violation}"
+
+
 def check(func: Check) -> Check:
     """Register ``func`` under its own name."""
     CHECKS[func.__name__] = func
     return func
 
 
-def disagree(at: str, documented: object, received: object) -> NoReturn:
-    raise Disagreement([(at, _text(documented), _text(received))])
+def disagree(at: str, documented: object, received: object, cause: str = "") -> NoReturn:
+    """Report a disagreement; ``cause`` names it when ``documented`` varies from
+    one exchange to the next (it holds prices, ids, the statuses seen)."""
+    raise Disagreement([(at, _text(documented), _text(received), cause)])
 
 
 def run_checks(ctx: CheckContext, exchange: Exchange, names: Iterable[str] | None = None) -> None:
     """Run the named checks (default: all) on ``exchange``; ContractViolation
-    listing everything found, also reported to ``ctx.drift``."""
+    listing everything found, also reported to ``ctx.drift`` (see ``report``)."""
     findings: list[Finding] = []
     for name in names or list(CHECKS):
         try:
@@ -103,10 +135,17 @@ def run_checks(ctx: CheckContext, exchange: Exchange, names: Iterable[str] | Non
         except Disagreement as found:
             findings += [Finding(name, *item) for item in found.found]
     if findings:
-        violation = ContractViolation(exchange, findings)
-        if ctx.drift is not None:
-            ctx.drift.record(violation)
-        raise violation
+        report(ctx, exchange, findings)
+
+
+def report(ctx: CheckContext, exchange: Exchange, findings: list[Finding]) -> None:
+    """Raise ContractViolation for ``findings`` about ``exchange``, reported to
+    ``ctx.drift`` first (which raises KnownDrift when the test should stop, and
+    lets the test go on past drift already reported when asked to keep going)."""
+    violation = ContractViolation(exchange, findings)
+    if ctx.drift is not None and ctx.drift.record(violation):
+        return
+    raise violation
 
 
 def _text(value: object) -> str:
@@ -120,7 +159,9 @@ def _operation(ctx: CheckContext, exchange: Exchange) -> Operation | None:
 
 def _success_body(ctx: CheckContext, exchange: Exchange, op: Operation | None) -> Any:
     """The JSON body of a documented success answer of ``op``, else None."""
-    if op is None or exchange.status != ctx.api.success_status(op) or not exchange.is_json:
+    if op is None or exchange.operation != op.name or not exchange.is_json:
+        return None
+    if exchange.status != ctx.api.success_status(op):
         return None
     return exchange.json()
 
@@ -130,7 +171,8 @@ def _success_body(ctx: CheckContext, exchange: Exchange, op: Operation | None) -
 def status_code_is_documented(ctx: CheckContext, exchange: Exchange) -> None:
     op = _operation(ctx, exchange)
     if op is not None and str(exchange.status) not in op.responses:
-        disagree("status", f"one of {', '.join(op.responses)}", exchange.status)
+        documented = f"one of {', '.join(op.responses)}"
+        disagree("status", documented, exchange.status, f"undocumented status {exchange.status}")
 
 
 @check
@@ -160,11 +202,18 @@ def error_envelope_is_documented(ctx: CheckContext, exchange: Exchange) -> None:
         return
     if not exchange.is_json:
         disagree("body", f"JSON ({ERROR})", exchange.text()[:200])
-    _match(ctx, ERROR, exchange.json())
+    found = _schema_findings(ctx, ERROR, exchange.json())
     allowed = ctx.api.allowed_codes(op, exchange.status)
     code = ctx.api.error_code(exchange.json())
     if allowed and code not in allowed:
-        disagree(".".join(ctx.api.fields.error_code), f"one of {sorted(allowed)}", code)
+        at = ".".join(ctx.api.fields.error_code)
+        cause = _code_cause(ctx, code, f"error code {_text(code)} on {exchange.status}")
+        # the code's own schema finding (a pattern) is this one
+        found = [(at, f"one of {sorted(allowed)}", _text(code), cause)] + [
+            f for f in found if f[0] != at
+        ]
+    if found:
+        raise Disagreement(found)
 
 
 @check
@@ -179,7 +228,10 @@ def retry_after_on_429(ctx: CheckContext, exchange: Exchange) -> None:
     value = exchange.header("Retry-After")
     schema = ctx.api.spec.validator(RETRY_AFTER_SCHEMA).schema
     if value is None or ctx.api.spec.validator(RETRY_AFTER_SCHEMA).violations(value):
-        disagree("Retry-After header", f"whole seconds matching {schema['pattern']}", value)
+        documented = f"whole seconds matching {schema['pattern']}"
+        shape = "missing" if value is None else "not whole seconds"
+        cause = f"Retry-After on {exchange.status} is {shape}"
+        disagree("Retry-After header", documented, value, cause)
 
 
 @check
@@ -191,10 +243,13 @@ def request_gets_documented_answer(ctx: CheckContext, exchange: Exchange) -> Non
         return
     code = ctx.api.error_code(exchange.json()) if exchange.is_json else None
     received = f"{exchange.status} {code or ''}".strip()
+    cause = _not_answered(wanted.status or "2xx", wanted.code)
+    if exchange.status == wanted.status:
+        cause = _code_cause(ctx, code, cause)
     if wanted.status is None and exchange.status // 100 != 2:
-        disagree("status", wanted.describe(), received)
+        disagree("status", wanted.describe(), received, cause)
     if wanted.status is not None and (exchange.status, code) != (wanted.status, wanted.code):
-        disagree("status", wanted.describe(), received)
+        disagree("status", wanted.describe(), received, cause)
 
 
 # who may see what ------------------------------------------------------------------
@@ -207,7 +262,10 @@ def no_auth_is_401(ctx: CheckContext, exchange: Exchange) -> None:
     code = ctx.api.error_code(exchange.json()) if exchange.is_json else None
     if kind is None or (exchange.status, code) != (kind.status, kind.code):
         documented = f"{kind.status} {kind.code}" if kind else "401"
-        disagree("status", f"{documented} (request {exchange.caller})", f"{exchange.status} {code}")
+        received = f"{exchange.status} {code}"
+        cause = _not_answered(kind.status, kind.code) if kind else _not_answered(401)
+        cause = _code_cause(ctx, code, cause) if kind and exchange.status == kind.status else cause
+        disagree("status", f"{documented} (request {exchange.caller})", received, cause)
 
 
 @check
@@ -226,6 +284,9 @@ def someone_elses_task_is_404(ctx: CheckContext, exchange: Exchange) -> None:
             "status",
             f"{documented} (task of account {record.owner}, read by {exchange.caller})",
             f"{exchange.status} {code}",
+            _code_cause(ctx, code, _not_answered(404, kind.code if kind else None))
+            if kind and exchange.status == kind.status
+            else _not_answered(404, kind.code if kind else None),
         )
 
 
@@ -237,13 +298,42 @@ def lifecycle_only_moves_forward(ctx: CheckContext, exchange: Exchange) -> None:
     seen = ctx.statuses.get(task_id or "", [])
     if task is None or not seen:
         return
-    status, last, first = task.get(ctx.api.status_field), seen[-1], ctx.api.states[0]
-    if last not in (first, status):
+    status, last = task.get(ctx.api.status_field), seen[-1]
+    if not moved_forward([*seen, str(status)], ctx.api.in_flight):
         disagree(
             ctx.api.status_field,
-            f"{last} for good once the task left {first} (seen: {' → '.join(seen)})",
+            f"{last} or a later state (seen: {' → '.join(seen)})",
             status,
+            f"{ctx.api.status_field} moved back to {_text(status)}",
         )
+
+
+@check
+def poll_answers_the_task_asked_for(ctx: CheckContext, exchange: Exchange) -> None:
+    """A poll describes the task whose id it asked for (not a canned one)."""
+    task = ctx.api.task(_success_body(ctx, exchange, ctx.api.poll))
+    asked = ctx.polled_task(exchange)
+    if task is None or asked is None or ctx.api.own_id_at is None:
+        return
+    answered = dig(task, ctx.api.own_id_at)
+    if answered != asked:
+        at = ".".join((*ctx.api.task_at, *ctx.api.own_id_at))
+        disagree(at, f"{asked} (the id asked for)", answered, "answers another task than asked for")
+
+
+@check
+def each_submission_creates_a_task(ctx: CheckContext, exchange: Exchange) -> None:
+    """A submission that is not a replay creates a task of its own: its id is
+    new (a stateless server answers every submission with the same task)."""
+    accepted = ctx.api.accepted_id(_success_body(ctx, exchange, ctx.api.submit))
+    earlier = ctx.tasks.get(accepted or "")
+    if earlier is None:
+        return
+    replayed = _same_key(ctx, exchange)
+    if replayed is None or replayed.id != accepted:
+        at = ".".join(ctx.api.task_id_at)
+        documented = "a new task id (not a replay of an earlier submission)"
+        disagree(at, documented, accepted, "a new submission creates nothing new")
 
 
 @check
@@ -259,10 +349,12 @@ def completed_task_has_downloadable_outputs(ctx: CheckContext, exchange: Exchang
         except NotRecorded:
             continue  # replayed traffic: the file was not recorded
         except requests.RequestException as exc:
-            disagree(url, "a downloadable file", f"{type(exc).__name__}: {exc}")
+            received = f"{type(exc).__name__}: {exc}"
+            disagree(url, "a downloadable file", received, "an output does not download")
         ctx.downloaded.add(url)
         if got.status not in (200, 206) or not got.response_body:
-            disagree(url, "a downloadable file (200 or 206 with content)", got.status)
+            documented = "a downloadable file (200 or 206 with content)"
+            disagree(url, documented, got.status, "an output does not download")
 
 
 # credits ---------------------------------------------------------------------------
@@ -272,21 +364,30 @@ def charge_matches_price_table(ctx: CheckContext, exchange: Exchange) -> None:
     accepted = _success_body(ctx, exchange, api.submit)
     if accepted is not None and fields.charge:
         charged = dig(accepted, (*api.task_id_at[:-1], fields.charge))
-        price = api.price(exchange.request_body)
-        if charged is not None and charged != price:
-            disagree(fields.charge, f"{price} (price table, {_priced(ctx, exchange)})", charged)
+        price = api.price_of(exchange.request_body)
+        if _is_count(charged) and price is not None and charged != price:
+            documented = f"{price} (price table, {_priced(ctx, exchange)})"
+            disagree(
+                fields.charge, documented, charged, f"{fields.charge} is not the price table's"
+            )
     task = api.task(_success_body(ctx, exchange, api.poll))
     record = ctx.tasks.get(ctx.polled_task(exchange) or "")
-    if task is None or record is None:
+    if task is None or record is None or record.price is None:
         return
-    if fields.charge and task.get(fields.charge) != record.price:
-        disagree(fields.charge, f"{record.price} (price table)", task.get(fields.charge))
+    if (
+        fields.charge
+        and _is_count(task.get(fields.charge))
+        and task.get(fields.charge) != record.price
+    ):
+        cause = f"{fields.charge} is not the price table's"
+        disagree(fields.charge, f"{record.price} (price table)", task.get(fields.charge), cause)
     failed = task.get(api.status_field) == api.failed_state
     refund = record.price if failed and api.spec.profile.failure.refund else 0
     net = _net(ctx, task)
-    if net is not None and net != record.price - refund:
+    if _is_count(net) and net != record.price - refund:
         at = fields.net or f"{fields.charge} - {fields.refund}"
-        disagree(at, f"{record.price - refund} (price {record.price}, refund {refund})", net)
+        documented = f"{record.price - refund} (price {record.price}, refund {refund})"
+        disagree(at, documented, net, f"{at} is not price minus refund")
 
 
 @check
@@ -295,11 +396,12 @@ def refund_never_exceeds_charge(ctx: CheckContext, exchange: Exchange) -> None:
     task = ctx.api.task(_success_body(ctx, exchange, ctx.api.poll))
     if task is None:
         return
-    record = ctx.tasks.get(ctx.polled_task(exchange) or "")
-    charge = task.get(fields.charge) if fields.charge else (record.price if record else None)
+    # without a charge field, charge_matches_price_table holds the net to the price
+    charge = task.get(fields.charge) if fields.charge else None
     net = _net(ctx, task)
     if isinstance(charge, int) and isinstance(net, int) and not 0 <= charge - net <= charge:
-        disagree(fields.refund or fields.net or "refund", f"0–{charge} credits", charge - net)
+        at = fields.refund or fields.net or "refund"
+        disagree(at, f"0–{charge} credits", charge - net, f"{at} exceeds the charge")
 
 
 @check
@@ -316,6 +418,7 @@ def balance_is_start_minus_charges_plus_refunds(ctx: CheckContext, exchange: Exc
             f"{expected} (start {ctx.openings[exchange.caller or '']} − charges {charges} "
             f"+ refunds of {sum(t.failed for t in owned)} failed task(s))",
             received,
+            "balance is not start − charges + refunds",
         )
 
 
@@ -330,9 +433,11 @@ def replay_returns_same_task(ctx: CheckContext, exchange: Exchange) -> None:
     conflict = ctx.api.error_kind(ctx.api.submit, 409)
     while_running = ctx.api.spec.profile.idempotency.in_flight == "task"
     if conflict and exchange.status == conflict.status and not while_running:
-        disagree("status", f"{ctx.api.success_status(ctx.api.submit)} replay", exchange.status)
+        replayed = f"{ctx.api.success_status(ctx.api.submit)} replay"
+        disagree("status", replayed, exchange.status, f"a replay is answered {conflict.status}")
     if body is not None and ctx.api.accepted_id(body) != original.id:
-        disagree(".".join(ctx.api.task_id_at), original.id, ctx.api.accepted_id(body))
+        at = ".".join(ctx.api.task_id_at)
+        disagree(at, original.id, ctx.api.accepted_id(body), "a replay creates another task")
 
 
 @check
@@ -345,7 +450,11 @@ def changed_body_under_same_key_is_conflict(ctx: CheckContext, exchange: Exchang
     documented = f"{kind.status} {kind.code}" if kind else "409"
     # Accepted, or answered 409 with another code; a 429 or 5xx is a refusal to retry.
     if exchange.status // 100 == 2 or (exchange.status == 409 and kind and code != kind.code):
-        disagree("status", f"{documented} (same key, other body)", f"{exchange.status} {code}")
+        cause = _not_answered(409, kind.code if kind else None)
+        cause = _code_cause(ctx, code, cause) if exchange.status == 409 else cause
+        disagree(
+            "status", f"{documented} (same key, other body)", f"{exchange.status} {code}", cause
+        )
 
 
 # helpers ---------------------------------------------------------------------------
@@ -371,6 +480,24 @@ def _same_key(ctx: CheckContext, exchange: Exchange) -> Any:
     )
 
 
+def _is_count(value: Any) -> bool:
+    """An integer (a value of another type is body_matches_schema's to report)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _not_answered(status: object, code: str | None = None) -> str:
+    """The cause of an answer other than the documented one: the same words
+    from every check that expects ``status code`` (so they share a line)."""
+    return f"answer is not {status} {code or ''}".rstrip()
+
+
+def _code_cause(ctx: CheckContext, code: Any, otherwise: str) -> str:
+    """A code the spec documents nowhere is one cause, whichever check meets it."""
+    if isinstance(code, str) and code not in ctx.api.spec.error_codes():
+        return f"undocumented error code {code}"
+    return otherwise
+
+
 def _net(ctx: CheckContext, task: dict[str, Any]) -> Any:
     fields = ctx.api.fields
     if fields.net:
@@ -388,11 +515,17 @@ def _priced(ctx: CheckContext, exchange: Exchange) -> str:
 
 
 def _match(ctx: CheckContext, name: str, instance: Any) -> None:
-    schema = ctx.api.spec.validator(name).schema
-    validator = Draft202012Validator(schema, format_checker=format_checker())
-    found = [_finding(e, name) for e in _leaves(validator.iter_errors(instance))]
+    found = _schema_findings(ctx, name, instance)
     if found:
         raise Disagreement(found)
+
+
+def _schema_findings(
+    ctx: CheckContext, name: str, instance: Any
+) -> list[tuple[str, str, str, str]]:
+    schema = ctx.api.spec.validator(name).schema
+    validator = Draft202012Validator(schema, format_checker=format_checker())
+    return [_finding(e, name) for e in _leaves(validator.iter_errors(instance))]
 
 
 def _leaves(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
@@ -411,16 +544,22 @@ def _leaves(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
         yield from _leaves(best)
 
 
-def _finding(error: ValidationError, schema: str) -> tuple[str, str, str]:
+def _finding(error: ValidationError, schema: str) -> tuple[str, str, str, str]:
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    where = re.sub(r"\[\d+\]", "[]", path).lstrip(".")  # every item alike
     if error.validator == "required":
         missing = str(error.message).split("'")[1]
-        return f"{path}.{missing}".lstrip("."), f"a required field ({schema})", "(missing)"
+        at = f"{path}.{missing}".lstrip(".")
+        cause = f"{where}.{missing}".lstrip(".") + " is missing"
+        return at, f"a required field ({schema})", "(missing)", cause
+    where = where or "body"
     if error.validator == "additionalProperties":
-        return path.lstrip(".") or "body", f"no other fields ({schema})", error.message
+        at = path.lstrip(".") or "body"
+        return at, f"no other fields ({schema})", error.message, f"{where} has other fields"
     documented = f"{error.validator} {_text(error.validator_value)} ({schema})"
     received = json.dumps(error.instance, ensure_ascii=False)  # quoted: "30" is not 30
-    return path.lstrip(".") or "body", documented, _text(received)
+    cause = f"{where} breaks the {schema} schema"  # one cause per field, whatever keyword
+    return path.lstrip(".") or "body", documented, _text(received), cause
 
 
 def _uris(ctx: CheckContext, schema: str, body: Any) -> list[str]:

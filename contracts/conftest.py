@@ -13,6 +13,7 @@ differ. Live keys are read from the environment and never printed.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -22,11 +23,12 @@ import pytest
 from hypothesis import is_hypothesis_test
 
 from contracts.cassettes import SHIPPED, Recorder, load_cassettes
-from contracts.checks import ContractViolation
+from contracts.checks import ContractViolation, KnownDrift
 from contracts.conversation import Conversation
 from contracts.drift import DriftLog
 from contracts.exchange import ANONYMOUS, STRANGER
 from contracts.target import (
+    SHRINK_SECONDS,
     TARGETS,
     Target,
     contract_settings,
@@ -62,13 +64,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--drift-report", metavar="PATH", help="write a Markdown drift report")
     group.addoption("--spec-profile", choices=PROFILES, default="documented")
     group.addoption("--admin-token", help="control-API token of a url simulator")
+    group.addoption(
+        "--pace", choices=("documented", "none"), default="documented",
+        help="url target without a control API: stay under the documented rate limits "
+        "(default), or none (a mock of the provider, e.g. Prism); live is always paced",
+    )  # fmt: skip
+    group.addoption(
+        "--keep-going", action="store_true",
+        help="a test goes on past drift an earlier test reported (and still fails), "
+        "to reach what lies behind it: the drift report names every departure",
+    )  # fmt: skip
+    group.addoption(
+        "--max-examples", type=int, metavar="N",
+        help="Hypothesis examples per test at most (e.g. 1 for a quick survey of a server)",
+    )  # fmt: skip
+    group.addoption(
+        "--task-timeout", type=float, metavar="SECONDS",
+        help="how long to wait for a task to end before reporting that it never does "
+        "(default: 1.5 times the longest task of the profile's timing; on a simulator "
+        "the wait moves its clock)",
+    )  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "examples(n): Hypothesis examples on the in-process target")
     if config.getoption("--target") == "url" and not config.getoption("--base-url"):
         raise pytest.UsageError("--target url needs --base-url (e.g. http://127.0.0.1:8000)")
-    config.stash[DRIFT] = DriftLog()
+    config.stash[DRIFT] = DriftLog(
+        SHRINK_SECONDS[config.getoption("--target")], config.getoption("--keep-going")
+    )
 
 
 def _providers(config: pytest.Config) -> list[str]:
@@ -81,7 +105,8 @@ def _build_target(config: pytest.Config, media_dir: Path) -> Target:
     credits, environ = config.getoption("--max-credits"), dict(os.environ)
     if name == "url":
         base, token = config.getoption("--base-url"), config.getoption("--admin-token")
-        return url_target(base, profile, token, credits, environ)
+        pace = config.getoption("--pace") == "documented"
+        return url_target(base, profile, token, credits, environ, pace=pace)
     if name == "live":
         return live_target(profile, credits, environ)
     if name == "replay":
@@ -95,6 +120,8 @@ def _build_target(config: pytest.Config, media_dir: Path) -> Target:
 def target(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Target:
     """The server under test, built once per session from the options."""
     built = _build_target(pytestconfig, tmp_path_factory.mktemp("media"))
+    built.task_timeout = pytestconfig.getoption("--task-timeout")
+    built.max_examples = pytestconfig.getoption("--max-examples")
     record = pytestconfig.getoption("--record")
     if record:
         built.recorder = Recorder(Path(record), built.secret_values)
@@ -191,7 +218,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is None or not is_hypothesis_test(test):
             continue
         if not getattr(test, "_hypothesis_internal_settings_applied", False):
-            contract_settings(name, int(marker.args[0]))(test)
+            cap = config.getoption("--max-examples")
+            contract_settings(name, int(marker.args[0]), cap=cap)(test)
+        if config.getoption("--keep-going"):
+            _report_after_each_example(test, config.stash[DRIFT])
+
+
+def _report_after_each_example(test: Any, drift: DriftLog) -> None:
+    """Let the drift log end a test after an example (--keep-going: one example
+    that went on past known drift is enough). Hypothesis lets a plugin wrap the
+    test's ``inner_test``."""
+    inner = test.hypothesis.inner_test
+    if getattr(inner, "_reports_to_drift", False):
+        return  # one function, several parametrized items
+
+    @functools.wraps(inner)
+    def example(*args: Any, **kwargs: Any) -> None:
+        inner(*args, **kwargs)
+        drift.after_example()
+
+    example._reports_to_drift = True  # type: ignore[attr-defined]
+    test.hypothesis.inner_test = example
 
 
 # reports -------------------------------------------------------------------------------
@@ -213,6 +260,15 @@ def pytest_runtest_makereport(
     """Each disagreement of a failed contract test, as a JUnit XML property."""
     report = yield
     error = call.excinfo.value if call.excinfo else None
+    drift = item.config.stash.get(DRIFT, None)
+    tolerated = drift.tolerated(item.nodeid) if drift is not None else []
+    if call.when == "call" and report.passed and tolerated:
+        error = ContractViolation.combined(tolerated)
+        report.outcome = "failed"
+        report.longrepr = f"went on past drift already reported (--keep-going):\n{error}"
+    if isinstance(error, KnownDrift):
+        item.user_properties.append(("stopped early", error.reason))
+        error = error.violation
     if isinstance(error, ContractViolation):
         for violation in (error, *error.others):
             for f in violation.findings:
@@ -233,7 +289,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     built, drift = config.stash.get(TARGET, None), config.stash.get(DRIFT, None)
     if built is None or drift is None:
         return
-    lines = [f"contract target: {built.description}; {len(drift)} place(s) of drift"]
+    lines = [f"contract target: {built.description}; {drift.headline()}"]
+    lines += drift.table() if len(drift) else []
     if built.budget.limited:
         lines.append(f"credits spent: {built.budget.spent} of {built.budget.limit}")
     if built.budget.stopped:

@@ -21,7 +21,19 @@ if TYPE_CHECKING:
 class DriftSink(Protocol):
     """Where every violation is reported (the drift report)."""
 
-    def record(self, violation: ContractViolation) -> None: ...
+    def record(self, violation: ContractViolation) -> bool:
+        """Keep ``violation``; raise checks.KnownDrift when the running test has
+        nothing more to find (it should fail now, without more examples). True:
+        the test goes on past it (drift already reported, and keeping going)."""
+        ...
+
+    def reported(self, provider: str, operation: str, cause: str) -> bool:
+        """Whether an earlier test reported ``cause`` on ``operation``."""
+        ...
+
+    def after_example(self) -> None:
+        """Called when an example ends; checks.KnownDrift when the test should stop."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ class TaskRecord:
     id: str
     owner: str  # the caller label that created it
     body: Body  # as sent
-    price: int  # the price table's credits for that body
+    price: int | None  # the price table's credits for that body (None: unknown)
     idempotency_key: str | None
     failed: bool = False
 
@@ -85,8 +97,11 @@ class CheckContext:
             return None
         refunds = self.api.spec.profile.failure.refund
         owned = [t for t in self.tasks.values() if t.owner == caller]
-        charged = sum(t.price for t in owned)
-        refunded = sum(t.price for t in owned if t.failed and refunds)
+        prices = [t.price for t in owned]
+        if None in prices:
+            return None  # a charge the price table alone cannot tell
+        charged = sum(t.price or 0 for t in owned)
+        refunded = sum(t.price or 0 for t in owned if t.failed and refunds)
         return self.openings[caller] - charged + refunded
 
     # the model ---------------------------------------------------------------
@@ -115,11 +130,12 @@ class CheckContext:
             task_id,
             exchange.caller or "",
             exchange.request_body,
-            self.api.price(exchange.request_body),
+            self.api.price_of(exchange.request_body),
             exchange.request_header(header) if header else None,
         )
         status = dig(body, (*self.api.task_id_at[:-1], self.api.status_field))
-        self.statuses.setdefault(task_id, []).append(str(status))
+        if status is not None:  # some accepted answers carry only the id
+            self.statuses.setdefault(task_id, []).append(str(status))
 
     def _observe_poll(self, exchange: Exchange) -> None:
         task_id = self.polled_task(exchange)

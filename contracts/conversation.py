@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from contracts.checks import run_checks
+from contracts.checks import Finding, report, run_checks
 from contracts.context import CheckContext, DriftSink, Expectation
 from contracts.controls import Controls
 from contracts.dialect import Body, ProviderAPI
-from contracts.exchange import ANONYMOUS, Exchange
+from contracts.exchange import ANONYMOUS, EMPTY_ACCOUNT, Exchange
 from contracts.policy import on_reserved_hosts
 from contracts.target import Accounts, Credential, Target
 from contracts.transport import Transport
@@ -31,6 +31,10 @@ from mockserver.spec import PROFILES, ErrorKind, Operation, load_provider
 
 #: attempts of one request that keeps being refused with Retry-After
 MAX_ATTEMPTS = 4
+#: the property of a conversation (not of one exchange) that tasks end, and its cause
+TASK_ENDS, NEVER_ENDS = "task_ends_in_time", "a task never ends"
+#: a task still running after this many times the profile's longest task never ends
+TASK_TIMEOUT_FACTOR = 1.5
 _RETRYABLE = (429, 503)
 
 
@@ -50,6 +54,7 @@ class Conversation:
         self.transport = transport or target.transport(provider)
         self.ctx = CheckContext(self.api, transport=self.transport, drift=drift)
         self._accounts: Accounts | None = None
+        self._empty: Credential | None = None
 
     # who is talking ----------------------------------------------------------
     @property
@@ -58,6 +63,9 @@ class Conversation:
         if self._accounts is None:
             self._accounts = self.target.accounts.accounts(self.api.name)
             self.ctx.openings = dict(self._accounts.openings)
+            if self.target.recorder is not None:
+                keys = (c.key for c in (self._accounts.a, self._accounts.b) if c is not None)
+                self.target.recorder.keep_secret(*keys)
         return self._accounts
 
     @property
@@ -80,6 +88,10 @@ class Conversation:
             if self.accounts.b is None:
                 pytest.skip(f"needs a second account: set {self.api.name.upper()}_API_KEY_B")
             return self.accounts.b
+        if caller == EMPTY_ACCOUNT:
+            if self._empty is None:
+                self._empty = self.target.accounts.empty(self.api.name)
+            return self._empty
         return None
 
     def _auth(self, caller: str) -> dict[str, str]:
@@ -87,6 +99,8 @@ class Conversation:
             return {}
         credential = self._credential(caller)
         key = credential.key if credential else f"sk_contract_unknown_{secrets.token_hex(8)}"
+        if self.target.recorder is not None:
+            self.target.recorder.keep_secret(key)
         return {"Authorization": f"Bearer {key}"}
 
     # what is sent ------------------------------------------------------------
@@ -134,7 +148,7 @@ class Conversation:
         _ = self.accounts  # without keys, skip before anything is spent
         body = self.prepare(body, keep)
         header, key = self.api.idempotency_header, idempotency_key or self.new_idempotency_key()
-        cost = self.cost(body)
+        cost = 0 if caller == EMPTY_ACCOUNT else self.cost(body)  # nothing to charge it from
         self.target.budget.reserve(cost, f"{self.api.name} {self.api.submit.name}")
         known = set(self.ctx.tasks)
         exchange = self.send(
@@ -222,17 +236,32 @@ class Conversation:
         task = self.api.task(polled.json() if polled.is_json else None)
         return None if task is None else str(task.get(self.api.status_field))
 
-    def wait_until_done(self, task_id: str, timeout: float = 900.0, step: float = 15.0) -> Exchange:
+    def wait_until_done(self, task_id: str, step: float = 15.0) -> Exchange:
         """Poll until the task leaves its first state (on a simulator, waiting
-        advances its clock; on a real service it is a real wait)."""
-        deadline = self.target.clock.now() + timeout
+        advances its clock; on a real service it is a real wait). A task still
+        in it after the target's task timeout is drift ("a task never ends"),
+        and once a test has reported that, the others stop at their first poll."""
+        started, timeout = self.target.clock.now(), self._task_timeout()
         while True:
             polled = self.poll(task_id, expect=Expectation.accepted("polling until the task ends"))
-            if self.status_of(polled) != self.api.states[0]:
+            if self.status_of(polled) not in self.api.in_flight:
                 return polled
-            if self.target.clock.now() >= deadline:
-                pytest.fail(f"task {task_id} still {self.api.states[0]} after {timeout:g} s")
+            waited = self.target.clock.now() - started
+            known = self.ctx.drift is not None and self.ctx.drift.reported(
+                self.api.name, self.api.poll.name, NEVER_ENDS
+            )
+            if waited >= timeout or known:
+                documented = f"an end after {'/'.join(self.api.in_flight)} within {timeout:g} s"
+                received = f"{self.status_of(polled)} after {waited:g} s"
+                found = Finding(TASK_ENDS, self.api.status_field, documented, received, NEVER_ENDS)
+                report(self.ctx, polled, [found])
+                return polled  # going on past it: stop waiting
             self.target.clock.sleep(step)
+
+    def _task_timeout(self) -> float:
+        if self.target.task_timeout is not None:
+            return self.target.task_timeout
+        return TASK_TIMEOUT_FACTOR * self.spec.profile.timing.max_seconds
 
     # simulator only ------------------------------------------------------------------
     def advance_clock(self, seconds: float) -> None:

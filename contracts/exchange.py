@@ -20,6 +20,7 @@ REDACTED = "Bearer <redacted>"
 #: who sent a request, besides the labels of the suite's accounts ("A", "B")
 ANONYMOUS = "anonymous"  # no Authorization header at all
 STRANGER = "stranger"  # a key no account owns
+EMPTY_ACCOUNT = "EMPTY"  # an account with no credits
 
 #: ``operation`` of exchanges that are not provider operations
 DOWNLOAD = "download"

@@ -15,8 +15,8 @@ from contracts.cassettes import Cassette
 from contracts.checks import ContractViolation
 from contracts.context import DriftSink, Expectation
 from contracts.conversation import Conversation
-from contracts.dialect import INVALID, Body
-from contracts.exchange import ANONYMOUS, STRANGER
+from contracts.dialect import INSUFFICIENT, INVALID, Body
+from contracts.exchange import ANONYMOUS, EMPTY_ACCOUNT, STRANGER
 from contracts.strategies import Breach
 from contracts.target import Target, key_env
 from contracts.transport import ReplayTransport
@@ -54,6 +54,15 @@ def valid_request_is_accepted(
     conv.poll(conv.task_id(accepted), expect=READ_BACK)
 
 
+def each_submission_is_a_task(conv: Conversation, body: Body) -> None:
+    """The same body submitted twice, each time as a new request (its own
+    idempotency key, if any): two tasks, each readable (not one canned task)."""
+    first = conv.task_id(conv.submit(body, expect=ACCEPTED))
+    second = conv.task_id(conv.submit(body, expect=ACCEPTED))  # each_submission_creates_a_task
+    for task_id in (first, second):
+        conv.poll(task_id, expect=READ_BACK)
+
+
 def broken_request_is_refused(conv: Conversation, breach: Breach, body: Body) -> None:
     """A body breaking exactly one rule gets that rule's documented error."""
     definition = str(conv.api.submit.body)
@@ -61,6 +70,16 @@ def broken_request_is_refused(conv: Conversation, breach: Breach, body: Body) ->
     expect = Expectation.refused(conv.spec.error(INVALID, code), f"{breach.name} broken", code)
     touched = frozenset({breach.field.split("[")[0]})
     conv.submit(body, expect=expect, keep=touched)
+
+
+def empty_balance_is_refused(conv: Conversation, body: Body) -> None:
+    """A submission the balance cannot pay for (an account with no credits) gets
+    the documented insufficient-credits error, and creates nothing."""
+    kind = conv.spec.errors.get(INSUFFICIENT)
+    if kind is None or str(kind.status) not in conv.api.submit.responses:
+        pytest.skip(f"{conv.api.name} {conv.api.submit.name} documents no {INSUFFICIENT}")
+    expect = Expectation.refused(kind, "an account with no credits")
+    conv.submit(body, caller=EMPTY_ACCOUNT, expect=expect)
 
 
 # who may see what ----------------------------------------------------------------
@@ -156,11 +175,14 @@ def completed_task_has_downloadable_outputs(conv: Conversation, body: Body) -> N
 def recorded_exchanges_keep_the_contract(
     target: Target, cassette: Cassette, drift: DriftSink | None = None
 ) -> None:
-    """Every recorded answer, replayed in order, still keeps today's spec."""
-    transport = ReplayTransport(cassette.exchanges)
+    """Every recorded answer, replayed in order, still keeps today's spec (each
+    example of the documents on its own: they are alternatives, not a sequence)."""
+    transport = ReplayTransport(cassette.exchanges, f"{cassette.provider}/{cassette.name}")
     conv = Conversation(target, cassette.provider, drift, transport=transport)
     failures = []
     for recorded in cassette.exchanges:
+        if not cassette.is_one_conversation:
+            conv = Conversation(target, cassette.provider, drift, transport=transport)
         try:
             conv.resend(recorded)
         except ContractViolation as violation:

@@ -13,12 +13,13 @@ import copy
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
+from mockserver.providers import documented_refusal
 from mockserver.spec import ProviderSpec
 
 Body = dict[str, Any]
@@ -57,9 +58,95 @@ def from_spec(spec: ProviderSpec, definition: str) -> st.SearchStrategy[Any]:
     return from_schema(spec.definition(definition), custom_formats=FORMAT_STRATEGIES)
 
 
+@functools.cache
 def valid_bodies(spec: ProviderSpec, definition: str) -> st.SearchStrategy[Body]:
-    """Request bodies that satisfy every rule of ``$defs[definition]``."""
-    return from_spec(spec, definition)
+    """Request bodies the provider documents as valid: every rule of
+    ``$defs[definition]`` and every rule its skin checks beyond the schema
+    (``mockserver.providers.documented_refusal``). A definition marked
+    ``x-contract-bodies: examples`` is drawn from its documented examples varied
+    field by field (a model catalogue is not JSON Schema); any other, from its
+    schema."""
+    if _from_examples(spec, definition):
+        drawn = _varied_examples(spec, definition)
+    else:
+        drawn = from_spec(spec, definition)
+    return drawn.filter(lambda body: documented_refusal(spec, definition, body) is None)
+
+
+def _varied_examples(spec: ProviderSpec, definition: str) -> st.SearchStrategy[Body]:
+    """A documented example request, with up to four of its fields given other
+    values: each drawn from the field's ``x-values`` list (pointer into the
+    profile) if it has one, else from the examples' own values of that field,
+    else (a field no example sets) from the field's schema."""
+    examples = _examples(spec, definition)
+    properties: Mapping[str, Any] = spec.definition(definition).get("properties", {})
+    values = {name: _field_values(spec, name, raw, examples) for name, raw in properties.items()}
+    required = set(spec.definition(definition).get("required", []))
+
+    @st.composite
+    def varied(draw: st.DrawFn) -> Body:
+        body: Body = copy.deepcopy(draw(st.sampled_from(examples)))
+        for name in draw(st.lists(st.sampled_from(sorted(values)), max_size=4, unique=True)):
+            if name not in required and draw(st.booleans()):
+                body.pop(name, None)
+            else:
+                body[name] = copy.deepcopy(draw(values[name]))
+        return body
+
+    return varied()
+
+
+def _examples(spec: ProviderSpec, definition: str) -> list[Body]:
+    examples = [
+        entry["body"]
+        for entry in spec.example_index()
+        if entry["schema"] == definition and entry["kind"] == "request"
+    ]
+    if not examples:
+        raise ValueError(f"{spec.name} {definition}: x-contract-bodies needs request examples")
+    return examples
+
+
+def _field_values(
+    spec: ProviderSpec, name: str, raw: Mapping[str, Any], examples: list[Body]
+) -> st.SearchStrategy[Any]:
+    listed = raw.get("x-values")
+    if listed:
+        return st.sampled_from(_listed_values(spec, listed))
+    seen = [example[name] for example in examples if name in example]
+    drawn = [st.sampled_from(seen)] if seen else []
+    if not seen or not _conditional(spec, raw, set()):
+        drawn.append(_values_of({**_resolve(spec, raw), "$defs": spec.schema["$defs"]}))
+    return st.one_of(drawn)
+
+
+def _listed_values(spec: ProviderSpec, listed: Mapping[str, Any]) -> list[Any]:
+    """The values an ``x-values`` annotation points at: the keys (an object) or the
+    items (a list) at its ``profile`` pointer, less ``x-`` annotations."""
+    found: Any = spec.profile_json
+    for part in str(listed["profile"]).strip("/").split("/"):
+        found = found[part]
+    return [k for k in found if not str(k).startswith("x-")]
+
+
+def _conditional(spec: ProviderSpec, schema: Any, followed: set[str]) -> bool:
+    """Whether a schema (through its references) holds an ``if``: values drawn from
+    it would mostly be rejected, so only the examples' values are used."""
+    if isinstance(schema, list):
+        return any(_conditional(spec, item, followed) for item in schema)
+    if not isinstance(schema, Mapping):
+        return False
+    if "if" in schema:
+        return True
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref not in followed:
+        followed.add(ref)
+        target: Any = spec.schema
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        if _conditional(spec, target, followed):
+            return True
+    return any(_conditional(spec, value, followed) for value in schema.values())
 
 
 def _values_of(schema: Mapping[str, Any]) -> st.SearchStrategy[Any]:
@@ -163,11 +250,15 @@ def _property_breaches(spec: ProviderSpec, field: str, raw: Mapping[str, Any]) -
     if schema.get("type") == "array":
         items = _resolve(spec, schema.get("items", {}))
         if "maxItems" in schema:
-            item_values = _values_of(items)
+            item_values = _values_of({**items, "$defs": spec.schema["$defs"]})
             count = schema["maxItems"] + 1
 
             def too_many(data: st.DataObject, body: Body, f: str = field) -> Body:
-                body[f] = data.draw(st.lists(item_values, min_size=count, max_size=count))
+                own = body.get(f)
+                if isinstance(own, list) and own:  # the body's own items, repeated
+                    body[f] = [copy.deepcopy(own[n % len(own)]) for n in range(count)]
+                else:
+                    body[f] = data.draw(st.lists(item_values, min_size=count, max_size=count))
                 return body
 
             yield Breach(f"{field}.maxItems", field, "maxItems", too_many)
@@ -245,16 +336,45 @@ def documented_options(spec: ProviderSpec, definition: str) -> list[tuple[str, A
         schema = _resolve(spec, raw)
         values = schema.get("enum", [False, True] if schema.get("type") == "boolean" else [])
         found += [(name, value) for value in values]
+    if _from_examples(spec, definition):  # an option no model offers is no option
+        found = [(name, value) for name, value in found if _offered(spec, definition, name, value)]
     return found
+
+
+def _from_examples(spec: ProviderSpec, definition: str) -> bool:
+    return str(spec.definition(definition).get("x-contract-bodies", "")).startswith("examples")
+
+
+def _offered(spec: ProviderSpec, definition: str, field: str, value: Any) -> bool:
+    """Whether some documented example, with ``value`` for ``field`` (and perhaps
+    another ``x-values`` choice), is a valid request."""
+    return any(
+        _choosing(spec, definition, {**example, field: value}, field) is not None
+        for example in _examples(spec, definition)
+    )
 
 
 def with_option(
     spec: ProviderSpec, definition: str, field: str, value: Any
 ) -> st.SearchStrategy[Body]:
-    """Valid request bodies that choose ``value`` for ``field``."""
-    validator = spec.validator(definition)
-    return (
-        valid_bodies(spec, definition)
-        .map(lambda body: {**body, field: value})
-        .filter(validator.is_valid)
+    """Valid request bodies that choose ``value`` for ``field`` (where the body's
+    other choices rule the value out, another value of an ``x-values`` field, such
+    as a model that offers it, is tried before the body is given up)."""
+    chosen = valid_bodies(spec, definition).map(
+        lambda body: _choosing(spec, definition, {**body, field: value}, field)
     )
+    return chosen.filter(lambda body: body is not None).map(lambda body: cast(Body, body))
+
+
+def _choosing(spec: ProviderSpec, definition: str, body: Body, kept: str) -> Body | None:
+    if documented_refusal(spec, definition, body) is None:
+        return body
+    properties = spec.definition(definition).get("properties", {})
+    for name, raw in properties.items():
+        if name == kept or not raw.get("x-values"):
+            continue
+        for other in _listed_values(spec, raw["x-values"]):
+            tried = {**body, name: other}
+            if documented_refusal(spec, definition, tried) is None:
+                return tried
+    return None

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from contracts.cassettes import Cassette, Recorder
 from contracts.controls import Controls
+from contracts.exchange import EMPTY_ACCOUNT
 from contracts.policy import Budget, Pacer, SimulatorTime, TargetTime, WallTime
 from contracts.transport import HTTPTransport, Transport, WSGITransport
 from mockserver.app import create_app
@@ -27,7 +28,7 @@ from mockserver.spec import PROVIDERS, ProviderSpec, load_provider
 
 TARGETS = ("inprocess", "url", "live", "replay")
 #: credits of each account the suite opens on a simulator
-SIMULATOR_CREDITS = 10_000_000
+SIMULATOR_CREDITS = 10**15  # ample in any unit (Ark bills micro-units of a currency)
 #: the in-process simulator renders outputs this many times smaller (file sizes
 #: are not part of the HTTP contract; small files keep the suite fast)
 MEDIA_SHRINK = 20
@@ -38,22 +39,35 @@ MEDIA_SHRINK = 20
 EXAMPLE_SCALE = {"inprocess": 1.0, "url": 0.5, "live": 0.2, "replay": 1.0}
 
 
-def contract_settings(target: str, examples: int, shrink: bool = True, **extra: Any) -> settings:
-    """Hypothesis settings of a contract test on ``target`` (never shrinking on live:
-    every replayed example is another paid, rate-limited request)."""
-    shrink = shrink and target != "live"
+#: how long a test may shrink a failure it found, per target (0: no shrinking).
+#: Over HTTP every shrink step is more requests (on live, paid ones), so the
+#: failing example is reported as first seen; in-process, a short shrink finds a
+#: smaller one, and the drift report keeps the smallest seen across the run.
+SHRINK_SECONDS = {"inprocess": 0.5, "url": 0.0, "live": 0.0, "replay": 0.5}
+
+
+def contract_settings(
+    target: str, examples: int, shrink: bool = True, cap: int | None = None, **extra: Any
+) -> settings:
+    """Hypothesis settings of a contract test on ``target`` (at most ``cap``
+    examples): the first failure ends the search (no hunt for other bugs), and
+    only the in-process target shrinks it; elsewhere the failing example is
+    reported as it was seen."""
+    shrink = shrink and SHRINK_SECONDS[target] > 0
     phases = [p for p in Phase if shrink or p is not Phase.shrink]
+    scaled = max(1, round(examples * EXAMPLE_SCALE[target]))
     return settings(
-        max_examples=max(1, round(examples * EXAMPLE_SCALE[target])),
+        max_examples=min(scaled, cap) if cap else scaled,
         deadline=None,
         phases=phases,
+        report_multiple_bugs=False,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         **extra,
     )
 
 
 def key_env(provider: str, label: str = "A") -> str:
-    """The environment variable holding a live key: SEEDANCE2AI_API_KEY(_B)."""
+    """The environment variable holding a live key: SEEDANCE2AI_API_KEY(_B, _EMPTY)."""
     return f"{provider.upper()}_API_KEY" + ("" if label == "A" else f"_{label}")
 
 
@@ -77,6 +91,10 @@ class Accounts:
 class AccountSource(Protocol):
     def accounts(self, provider: str) -> Accounts: ...
 
+    def empty(self, provider: str) -> Credential:
+        """An account with no credits (skips the test where there is none)."""
+        ...
+
 
 class MintedAccounts:
     """Fresh accounts A and B for every conversation, opened through the controls."""
@@ -96,6 +114,12 @@ class MintedAccounts:
             self._controls.create_account(provider, account_id, self._credits, key)
             minted[label] = Credential(label, key, key_env(provider, label), account_id)
         return Accounts(minted["A"], minted["B"], {"A": self._credits, "B": self._credits})
+
+    def empty(self, provider: str) -> Credential:
+        account_id = f"contract-{secrets.token_hex(5)}-empty"
+        key = f"sk_contract_{secrets.token_hex(12)}"
+        self._controls.create_account(provider, account_id, 0, key)
+        return Credential(EMPTY_ACCOUNT, key, key_env(provider, EMPTY_ACCOUNT), account_id)
 
 
 class EnvironmentAccounts:
@@ -117,9 +141,16 @@ class EnvironmentAccounts:
         b = Credential("B", key_b, env_b) if key_b else None
         return Accounts(Credential("A", key, env), b, {})
 
+    def empty(self, provider: str) -> Credential:
+        env = key_env(provider, EMPTY_ACCOUNT)
+        if not self._environ.get(env):
+            pytest.skip(f"needs a key of an account with no credits: set {env}")
+        return Credential(EMPTY_ACCOUNT, self._environ[env], env)
+
     def secrets(self) -> list[str]:
+        labels = ("A", "B", EMPTY_ACCOUNT)
         return [
-            v for p in PROVIDERS for label in "AB" if (v := self._environ.get(key_env(p, label)))
+            v for p in PROVIDERS for label in labels if (v := self._environ.get(key_env(p, label)))
         ]
 
 
@@ -128,6 +159,9 @@ class NoAccounts:
         self._reason = reason
 
     def accounts(self, provider: str) -> Accounts:
+        pytest.skip(self._reason)
+
+    def empty(self, provider: str) -> Credential:
         pytest.skip(self._reason)
 
 
@@ -145,6 +179,11 @@ class Target:
     cassettes: tuple[Cassette, ...] = ()
     #: replace user-supplied URLs with reserved example domains (never reach third parties)
     reserved_hosts: bool = False
+    #: how long to wait for a task to end before reporting that it never does
+    #: (None: half as long again as the longest task the profile's timing allows)
+    task_timeout: float | None = None
+    #: Hypothesis examples per test at most (None: what each test asks for)
+    max_examples: int | None = None
     secret_values: list[str] = field(default_factory=list, repr=False)
 
     def spec(self, provider: str) -> ProviderSpec:
@@ -210,18 +249,24 @@ def url_target(
     admin_token: str | None = None,
     max_credits: int = 0,
     environ: Mapping[str, str] | None = None,
+    *,
+    pace: bool = True,
 ) -> Target:
     """Any running server: a simulator when it has a control API, else keys from
-    the environment and a hard budget, as on live."""
+    the environment and a hard budget, as on live (paced under the documented
+    rate limits unless ``pace`` is False: a mock of the provider, e.g. Prism)."""
     transport = HTTPTransport(base_url)
     controls = Controls.probe(transport, admin_token)
     if controls is not None:
         description = f"simulator at {base_url} (profile {profile})"
-        return _simulator("url", description, transport, controls, profile=profile)
+        token = [admin_token] if admin_token else []
+        return _simulator(
+            "url", description, transport, controls, profile=profile, secret_values=token
+        )
     accounts = EnvironmentAccounts(environ or {}, "url")
     return Target(
         "url", f"{base_url} (profile {profile})", dict.fromkeys(PROVIDERS, transport), accounts,
-        Budget(max_credits), Pacer(WallTime()), profile=profile, reserved_hosts=True,
+        Budget(max_credits), Pacer(WallTime(), pace), profile=profile, reserved_hosts=True,
         secret_values=accounts.secrets(),
     )  # fmt: skip
 

@@ -21,7 +21,9 @@ Converse = Callable[[str], Conversation]
 def test_task_lifecycle_keeps_the_contract(target: Target, drift: DriftLog, provider: str) -> None:
     # No shrinking: it replays every step through the server for minutes, and a
     # failure already names the exchange and gives its curl line.
-    run_settings = contract_settings(target.name, 20, shrink=False, stateful_step_count=25)
+    run_settings = contract_settings(
+        target.name, 20, shrink=False, cap=target.max_examples, stateful_step_count=25
+    )
     run_lifecycle(target, provider, drift, run_settings)
 
 

@@ -33,6 +33,16 @@ def test_valid_requests_are_accepted(
 
 @pytest.mark.examples(3)
 @given(data=st.data())
+def test_each_submission_is_a_task_of_its_own(
+    converse: Converse, provider: str, data: st.DataObject
+) -> None:
+    conv = converse(provider)
+    body = data.draw(valid_bodies(conv.spec, _definition(conv)), label="body")
+    scenarios.each_submission_is_a_task(conv, body)
+
+
+@pytest.mark.examples(3)
+@given(data=st.data())
 def test_each_documented_option_is_accepted(
     converse: Converse, provider: str, option: tuple[str, Any], data: st.DataObject
 ) -> None:

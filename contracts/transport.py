@@ -21,6 +21,8 @@ from werkzeug.test import Client
 from contracts.exchange import Exchange, redact
 
 Params = Mapping[str, str]
+#: on every replayed answer: which cassette it came from (never the live service)
+REPLAYED_HEADER = "X-Seedance-Mock-Replayed"
 #: the display base of in-process exchanges: where ``make serve`` listens
 SERVE_URL = "http://127.0.0.1:8000"
 USER_AGENT = "Mozilla/5.0 (compatible; seedance-mock-contracts/0.1)"
@@ -142,14 +144,20 @@ class HTTPTransport(_Sending):
 
 
 class ReplayTransport:
-    """Recorded exchanges served through ``responses`` (requests carry absolute URLs)."""
+    """Recorded exchanges served through ``responses`` (requests carry absolute URLs).
 
-    def __init__(self, recorded: Iterable[Exchange]) -> None:
+    Identical requests get their answers in recorded order (a poll reads
+    processing, then completed; the last answer repeats), and every answer
+    carries ``X-Seedance-Mock-Replayed: <cassette>`` so that nobody takes it
+    for the live service.
+    """
+
+    def __init__(self, recorded: Iterable[Exchange], cassette: str = "cassette") -> None:
         # When several recordings match a request, responses answers with the first
         # and drops it, so identical requests get their answers in recorded order.
         self._mock = responses.RequestsMock(assert_all_requests_are_fired=False)
         for exchange in recorded:
-            self._mock.add(_recorded_response(exchange))
+            self._mock.add(_recorded_response(exchange, cassette))
         self._http = HTTPTransport("http://recorded.invalid")  # requests carry absolute URLs
 
     def request(
@@ -170,13 +178,14 @@ class ReplayTransport:
             self._mock.stop(allow_assert=False)
 
 
-def _recorded_response(exchange: Exchange) -> responses.Response:
+def _recorded_response(exchange: Exchange, cassette: str) -> responses.Response:
     parts = urlsplit(exchange.url)
     url = f"{parts.scheme}://{parts.netloc}{parts.path}"
     match = [matchers.query_param_matcher(exchange.query)]
     if exchange.request_body is not None:
         match.append(matchers.json_params_matcher(exchange.request_body))
     headers = {k: v for k, v in exchange.response_headers.items() if k.lower() != "content-type"}
+    headers[REPLAYED_HEADER] = cassette
     return responses.Response(
         exchange.method,
         url,

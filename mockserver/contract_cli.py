@@ -106,7 +106,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--task-timeout", type=float, metavar="SECONDS",
         help="how long to wait for a task to end before reporting that it never does "
-        "(default 900)",
+        "(default: 1.5 times the longest task of the profile's timing)",
     )  # fmt: skip
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest options")
     parser.set_defaults(run=run_from_args)

@@ -106,3 +106,19 @@ def plugins(named: Iterable[str]) -> list[Plugin]:
 
 def load_skin(found: Plugin) -> ModuleType:
     return importlib.import_module(found.skin)
+
+
+def documented_refusal(spec: ProviderSpec, definition: str, body: Any) -> str | None:
+    """The error code a request body meets before any state is read: its schema's
+    first violation, then what its skin checks beyond the schema (the skin's
+    optional ``refusal(spec, definition, body)``: a model catalogue, rules over
+    several fields); None for a body the provider documents as valid. The
+    contract suite draws its valid bodies through this."""
+    from mockserver.spec.loader import PROVIDERS  # the registry imports this package
+
+    violations = spec.validator(definition).violations(body)
+    if violations:
+        return violations[0].code or "invalid"
+    skin = load_skin(built_in(spec.name)) if spec.name in PROVIDERS else None
+    check: Callable[..., str | None] | None = getattr(skin, "refusal", None)
+    return check(spec, definition, body) if check else None

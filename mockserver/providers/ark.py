@@ -370,3 +370,16 @@ class _Values(dict[str, Any]):
 def _fill(template: str, values: Mapping[str, Any]) -> str:
     """``template`` with its {placeholders} filled in (unknown ones left empty)."""
     return string.Formatter().vformat(template, (), _Values(values))
+
+
+def refusal(spec: ProviderSpec, definition: str, body: Mapping[str, Any]) -> str | None:
+    """The code a body that keeps its schema is still refused with before any state
+    is read (the model catalogue, profile.json ``rules``, strict text commands), or
+    None: what the contract suite asks of a body it calls valid."""
+    if definition != BODY:
+        return None
+    try:
+        read_create(spec, body, None)
+    except ArkError as exc:
+        return exc.code or spec.errors[exc.condition].code
+    return None

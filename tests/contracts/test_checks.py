@@ -109,7 +109,8 @@ def test_a_violation_says_received_documented_and_curl() -> None:
     message = str(caught.value)
     assert "[status_code_is_documented] at status" in message
     assert "received:   418" in message
-    assert "documented: one of 202, 400, 401, 402, 409, 413, 429, 500, 503" in message
+    statuses = ", ".join(load_provider("seedance2ai").operations["submit_video"].responses)
+    assert f"documented: one of {statuses}" in message
     assert "reproduce: curl -sS -i -X POST" in message
     assert "$SEEDANCE2AI_API_KEY" in message
 
@@ -246,15 +247,56 @@ def test_violations_reach_the_drift_log() -> None:
     for _ in range(2):
         _findings(ctx, _answer(SUBMIT, 418, {}), "status_code_is_documented")
     [entry] = log.entries()
-    assert (entry.operation, entry.at, entry.received, entry.count) == (
+    assert (entry.cause.operation, entry.at, entry.received, entry.count) == (
         "submit_video",
         "status",
         "418",
         2,
     )
     report = log.markdown("test target")
-    assert "| submit_video | `status` | one of 202" in report
+    assert (
+        "| seedance2ai submit_video: undocumented status 418 (status_code_is_documented)" in report
+    )
     assert "curl -sS -i -X POST" in report
+
+
+def test_a_poll_answers_the_task_it_asked_for() -> None:
+    ctx = _ctx()
+    _submitted(ctx)
+    assert _findings(ctx, _answer(TASK, 200, PROCESSING), "poll_answers_the_task_asked_for") == []
+    canned = _answer(TASK, 200, {**PROCESSING, "id": "sd2_xxxxx"})
+    assert _findings(ctx, canned, "poll_answers_the_task_asked_for") == [
+        (
+            "poll_answers_the_task_asked_for",
+            "id",
+            "sd2_000000000001 (the id asked for)",
+            "sd2_xxxxx",
+        )
+    ]
+
+
+def test_each_submission_creates_a_task_of_its_own() -> None:
+    """A stateless server answers every submission with one canned task."""
+    ctx = _ctx()
+    _submitted(ctx)
+    keyed = {"Authorization": "Bearer <redacted>", "Idempotency-Key": "k2"}
+    again = replace(_answer(SUBMIT, 202, ACCEPTED), request_headers=keyed)
+    [(check, at, _documented, received)] = _findings(ctx, again, "each_submission_creates_a_task")
+    assert (check, at, received) == ("each_submission_creates_a_task", "id", "sd2_000000000001")
+
+
+def test_an_undocumented_code_is_one_cause_whichever_check_meets_it() -> None:
+    ctx = _ctx()
+    renamed = {"error": {"code": "INVALID_REQUEST", "message": "bad"}}
+    ctx.expectation = Expectation.refused(ctx.api.spec.errors["invalid_request"], "a test")
+    try:
+        run_checks(ctx, _answer(SUBMIT, 400, renamed))
+    except ContractViolation as violation:
+        found = {(f.check, f.cause_text) for f in violation.findings}
+    assert found == {
+        ("error_envelope_is_documented", "undocumented error code INVALID_REQUEST"),
+        ("request_gets_documented_answer", "undocumented error code INVALID_REQUEST"),
+    }
 
 
 def test_a_throttled_request_is_judged_when_retried_not_before() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.machine import moved_forward
+from contracts.dialect import moved_forward
 
 
 @pytest.mark.parametrize(
@@ -18,4 +18,17 @@ from contracts.machine import moved_forward
     ],
 )
 def test_moved_forward(seen: list[str], forward: bool) -> None:
-    assert moved_forward(seen, "processing") is forward
+    assert moved_forward(seen, ("processing",)) is forward
+
+
+@pytest.mark.parametrize(
+    ("seen", "forward"),
+    [
+        (["queued", "running", "running", "succeeded"], True),
+        (["queued", "cancelled"], True),
+        (["running", "queued"], False),
+        (["queued", "succeeded", "running"], False),
+    ],
+)
+def test_moved_forward_through_several_in_flight_states(seen: list[str], forward: bool) -> None:
+    assert moved_forward(seen, ("queued", "running")) is forward

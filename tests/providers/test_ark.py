@@ -4,7 +4,7 @@ expiry, billing in tokens, callbacks, errors and the settings that flip each
 decision.
 
 The expected values are the fact sheet's (../shared/evidence/ark-content-generation.md)
-and the decisions of spec/DECISIONS-ark.md (D1-D48), written out here on
+and the decisions of spec/DECISIONS.md (D1-D50), written out here on
 purpose: these tests are the oracle the spec and the simulator are held to.
 """
 

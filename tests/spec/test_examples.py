@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,7 +19,10 @@ EXAMPLES = [
 @pytest.mark.parametrize(("provider", "entry"), EXAMPLES)
 def test_documented_example_validates(provider: str, entry: dict[str, Any]) -> None:
     validator = load_provider(provider).validator(entry["schema"])
-    assert validator.violations(entry["body"]) == []
+    body = entry["body"]
+    if entry.get("abridged"):  # elided as published: valid once each "…" is filled in
+        body = json.loads(json.dumps(body, ensure_ascii=False).replace("…", "x"))
+    assert validator.violations(body) == []
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
