@@ -35,7 +35,7 @@ def test_wheel_carries_the_spec(tmp_path: Path) -> None:
         "print(json.dumps({'module': mockserver.__file__, 'root': str(spec_root()),\n"
         "  'defs': {s.name: sorted(s.schema['$defs']) for s in specs},\n"
         "  'valid': [s.validator(e['schema']).is_valid(e['body'])\n"
-        "            for s in specs for e in s.example_index()]}))\n"
+        "            for s in specs for e in s.example_index() if not e.get('abridged')]}))\n"
     )
     outside = tmp_path / "elsewhere"
     outside.mkdir()
