@@ -4,7 +4,7 @@ gunicorn's threaded workers are the default, through EnvelopeWorker: a request
 reaches a thread only once it has arrived whole (the worker's event loop
 collects the bytes), so no number of slow or idle clients holds up anyone
 else; a request held by an injected latency fault or a first render ties up one
-of 16 threads, not the worker; a dropped-connection fault really closes the
+of 8 threads, not the worker; a dropped-connection fault really closes the
 socket; and requests too broken to parse are answered in the owning provider's
 JSON envelope.
 
@@ -57,11 +57,13 @@ class RefusedToStart(Exception):
 
 
 SERVERS = ("gunicorn", "granian")
-#: request threads per worker when --threads is not given: gunicorn needs many
-#: (a thread per request in flight); granian is fastest with one, since more
-#: threads only contend for the GIL (p99 at 32 connections went from 19 ms to
-#: over 100 ms with 4 or 16 threads, tests/benchmarks)
-DEFAULT_THREADS = {"gunicorn": 16, "granian": 4}
+#: request threads per worker when --threads is not given: a request in flight
+#: holds a thread (a latency fault, a first render), so gunicorn needs several,
+#: but threads that all want the CPU only contend for the GIL: at 32 connections
+#: 8 threads served 5-50 % more than 16 with a lower p99 (2026-12-02, quick A/B
+#: runs of wrk on 2 cores; 4 threads: within noise of 8). granian's 4 take turns
+#: behind the gate (gate.py).
+DEFAULT_THREADS = {"gunicorn": 8, "granian": 4}
 #: how long gunicorn waits on a client that stopped sending its request (or reading
 #: the answer) before it closes the connection; the wait holds no thread
 READ_TIMEOUT_SECONDS = 10.0
@@ -79,7 +81,7 @@ class ServeOptions:
     port: int = setting(8000, "port to listen on; 0 picks a free one")
     threads: int | None = setting(
         None,
-        "request threads per worker (default: 4 with granian, taking turns; 16 with gunicorn)",
+        "request threads per worker (default: 4 with granian, taking turns; 8 with gunicorn)",
     )
     access_log: bool = setting(False, "log every request to standard output")
     workers: int = setting(1, "worker processes; more than 1 needs a sqlite or redis store")

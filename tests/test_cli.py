@@ -291,7 +291,7 @@ def test_serve_help_names_every_flag_its_variable_and_its_default() -> None:
         "(default: documented)",
         "(default: 1000)",
         "(default: gunicorn)",
-        "(default: 4 with granian, taking turns; 16 with gunicorn)",
+        "(default: 4 with granian, taking turns; 8 with gunicorn)",
     ):
         assert default in text, default
     assert "SIGTERM" in text
@@ -574,7 +574,7 @@ def three_slow_requests(client: Client) -> float:
 
 def test_threads_limits_concurrent_requests(flags: Client, realtime: Client) -> None:
     assert three_slow_requests(flags) >= 0.9  # --threads 1: one after another
-    assert three_slow_requests(realtime) < 0.9  # default 16 threads: side by side
+    assert three_slow_requests(realtime) < 0.9  # default 8 threads: side by side
 
 
 # environment variables ------------------------------------------------------------------------

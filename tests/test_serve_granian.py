@@ -119,7 +119,7 @@ def test_memory_store_with_two_granian_workers_is_refused() -> None:
         check_safe(ServeOptions(workers=2, server="granian"), Config())
 
 
-@pytest.mark.parametrize(("server", "threads"), [("gunicorn", 16), ("granian", 4)])
+@pytest.mark.parametrize(("server", "threads"), [("gunicorn", 8), ("granian", 4)])
 def test_default_threads_per_server(server: str, threads: int) -> None:
     assert ServeOptions(server=server).request_threads == threads
     assert ServeOptions(server=server, threads=3).request_threads == 3

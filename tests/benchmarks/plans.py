@@ -45,7 +45,7 @@ from report import (
 )
 
 #: request threads per worker: seedance-mock serve's defaults (mockserver/serve.py)
-GUNICORN_THREADS = 16
+GUNICORN_THREADS = 8
 GRANIAN_THREADS = {GRANIAN: 4, GRANIAN1: 1}
 WAITRESS_THREADS = 4  # waitress's own default
 

@@ -13,7 +13,7 @@ from growth import Growth
 from isolation import LatencyCheck, SlowClientsCheck
 
 #: the serving options: how a WSGI app is served (see run.py for the command lines)
-GTHREAD = "gunicorn gthread"  # seedance-mock serve: EnvelopeWorker, 16 threads
+GTHREAD = "gunicorn gthread"  # seedance-mock serve: EnvelopeWorker, 8 threads
 GRANIAN = "granian"  # seedance-mock serve --server granian: 4 threads behind the gate
 GRANIAN1 = "granian --threads 1"
 SYNC = "gunicorn sync"
@@ -40,7 +40,7 @@ SHORT_LABEL = {
 }
 #: how a bare or one-route Flask row names the same server
 SERVER_LABEL = {
-    GTHREAD: "gunicorn gthread (EnvelopeWorker, 16 threads)",
+    GTHREAD: "gunicorn gthread (EnvelopeWorker, 8 threads)",
     GRANIAN: "granian (4 threads behind a gate)",
     GRANIAN1: "granian (1 thread)",
     SYNC: "gunicorn sync",

@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -182,6 +183,11 @@ class RedisBackend:
             # a Redis restart closed.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
+        # This process's steps take turns: its threads cannot run Python side by
+        # side anyway, and two of them watching the same keys (an account's rate
+        # window) would only void each other's EXEC and run again. Steps of other
+        # processes and hosts still meet as optimistic transactions.
+        self._steps = threading.Lock()
 
     def record_key(self, table: str, key: str) -> str:
         return f"{self.prefix}{table}:{key}"
@@ -191,6 +197,10 @@ class RedisBackend:
 
     @_busy_while_down
     def atomically(self, work: Callable[[Any], T]) -> T:
+        with self._steps:
+            return self._optimistically(work)
+
+    def _optimistically(self, work: Callable[[Any], T]) -> T:
         while True:
             with self.client.pipeline(transaction=True) as pipe:
                 tx = _RedisTx(self, pipe)
