@@ -20,8 +20,21 @@ serve: $(STAMP)
 	$(BIN)/seedance-mock serve $(ARGS)
 
 ## test: lint, type-check and run every test (what CI runs)
-test: lint redis-server browser
+test: lint redis-server browser node
 	$(BIN)/python -m pytest $(ARGS)
+
+## node: install Debian's nodejs when missing (seedance-mock exercise runs a Node client in the tests)
+.PHONY: node
+node:
+	@command -v node >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing nodejs (Debian package) for the exercise tests' Node client"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends nodejs >/dev/null; \
+	  else \
+	    echo "the tests need node: run 'sudo apt-get install nodejs'" >&2; \
+	    exit 1; \
+	  fi; }
 
 ## browser: install Debian's chromium when missing (the dashboard tests drive it headless)
 .PHONY: browser

@@ -110,7 +110,7 @@ def test_the_node_client_passes_every_scenario(tmp_path: Path) -> None:
     if shutil.which("node") is None:
         if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail("node is missing, and CI must run the Node client")
-        pytest.skip("node (Node.js 20) is not installed: the Node client cannot run")
+        pytest.skip("node (Node.js 18 or later) is missing: `make node` installs it")
     command = ["node", str(NODE_CLIENT), "--base-url", "{base_url}", "--api-key", "{api_key}"]
     command += ["--provider", "{provider}", "--timeout", "1"]
     report = exercise(tmp_path, "seedance2ai", command)
