@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-## serve: run the simulator for both providers on 127.0.0.1:8000 (in-memory state)
+## serve: run the simulator for every provider on 127.0.0.1:8000 (in-memory state)
 serve: $(STAMP)
 	$(BIN)/seedance-mock serve $(ARGS)
 

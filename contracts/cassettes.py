@@ -2,7 +2,7 @@
 
 One JSON file per conversation: the provider, where the traffic came from, and
 each exchange (request, response, which operation and which caller). The
-shipped cassettes are built from every example in the two provider documents
+shipped cassettes are built from every example of each provider's documents
 (``python -m contracts.cassettes`` rebuilds them); ``--record DIR`` writes live
 traffic in the same format, with keys redacted and ids, idempotency keys,
 timestamps and signed URLs normalised so that a cassette is stable and safe to

@@ -53,7 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "SEEDANCEAPI_API_KEY, +_B for a second account); replay: recorded cassettes",
     )  # fmt: skip
     group.addoption("--base-url", help="server of the url target, e.g. http://127.0.0.1:8000")
-    group.addoption("--provider", choices=(*PROVIDERS, "both"), default="both")
+    group.addoption("--provider", choices=(*PROVIDERS, "all", "both"), default="all")
     group.addoption(
         "--max-credits", type=int, default=0,
         help="credits the suite may spend on live (default 0: only calls that cannot cost "
@@ -97,7 +97,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _providers(config: pytest.Config) -> list[str]:
     chosen = config.getoption("--provider")
-    return list(PROVIDERS) if chosen == "both" else [chosen]
+    return list(PROVIDERS) if chosen in ("all", "both") else [chosen]  # "both": older name
 
 
 def _build_target(config: pytest.Config, media_dir: Path) -> Target:

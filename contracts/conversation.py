@@ -237,9 +237,10 @@ class Conversation:
         return None if task is None else str(task.get(self.api.status_field))
 
     def wait_until_done(self, task_id: str, step: float = 15.0) -> Exchange:
-        """Poll until the task leaves its first state (on a simulator, waiting
-        advances its clock; on a real service it is a real wait). A task still
-        in it after the target's task timeout is drift ("a task never ends"),
+        """Poll until the task leaves its in-flight states (queued, running...: on
+        a simulator, waiting advances its clock; on a real service it is a real
+        wait). A task still in flight after the target's task timeout is drift
+        ("a task never ends"),
         and once a test has reported that, the others stop at their first poll."""
         started, timeout = self.target.clock.now(), self._task_timeout()
         while True:

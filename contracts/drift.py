@@ -110,6 +110,10 @@ class DriftLog:
             return True
         if earlier:
             raise KnownDrift(violation, f"drift already reported by {earlier}")
+        if new and self.shrink_seconds == 0:
+            # no shrinking (over HTTP): stop now, so Hypothesis does not send the
+            # failing example's requests again to report it
+            raise KnownDrift(violation, "reported as first seen (no shrinking on this target)")
         finder = self._finders.get(test)
         if finder is None:
             if new:

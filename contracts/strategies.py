@@ -334,7 +334,9 @@ def documented_options(spec: ProviderSpec, definition: str) -> list[tuple[str, A
     found: list[tuple[str, Any]] = []
     for name, raw in spec.definition(definition).get("properties", {}).items():
         schema = _resolve(spec, raw)
-        values = schema.get("enum", [False, True] if schema.get("type") == "boolean" else [])
+        kinds = schema.get("type")
+        boolean = "boolean" in (kinds if isinstance(kinds, list) else [kinds])
+        values = schema.get("enum", [False, True] if boolean else [])
         found += [(name, value) for value in values]
     if _from_examples(spec, definition):  # an option no model offers is no option
         found = [(name, value) for name, value in found if _offered(spec, definition, name, value)]

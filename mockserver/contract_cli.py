@@ -77,7 +77,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "SEEDANCEAPI_API_KEY, plus _B variants for a second account) or recorded cassettes. "
         "Arguments after -- go to pytest.",
     )
-    parser.add_argument("--provider", choices=PROVIDERS, help="default: both")
+    parser.add_argument("--provider", choices=PROVIDERS, help="default: every provider")
     parser.add_argument("--target", choices=TARGETS, default="inprocess")
     parser.add_argument("--base-url", help="server of the url target")
     parser.add_argument(

@@ -340,7 +340,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def serve(options: ServeOptions, config: Config, out: TextIO = sys.stdout) -> None:
-    """Serve both providers until SIGINT or SIGTERM."""
+    """Serve every provider until SIGINT or SIGTERM."""
     check_safe(options, config)
     if options.server == "granian":
         _serve_granian(options, config, out)

@@ -9,7 +9,10 @@ the ``seedance_mock.providers`` entry-point group.
 A skin module holds only its HTTP shape (see ``Skin``): one view per operation
 of its api.json, bound to the function of the same name; ``render_error`` for
 every condition the engine raises; and, if it sends webhooks,
-``webhook_payload``.
+``webhook_payload``; and, if it refuses bodies for more than their schema says
+(a model catalogue, rules over several fields), ``refusal(spec, definition,
+body)`` naming the error code, so the contract suite can tell valid bodies
+(``documented_refusal``).
 """
 
 from __future__ import annotations

@@ -97,12 +97,14 @@ def _examples(
     spec: ProviderSpec, kind: str, op: Operation, status: int | None = None
 ) -> dict[str, Any]:
     """The provider document's own examples of ``op`` (what a mock server such
-    as Prism answers with), named after their files."""
+    as Prism answers with), named after their files; not an abridged one (elided
+    with "…" as published), which no service sends."""
     return {
         entry["file"].removesuffix(".json"): {"summary": entry["source"], "value": entry["body"]}
         for entry in spec.example_index()
         if (entry["kind"], entry["operation"]) == (kind, op.name)
         and (status is None or entry.get("status") == status)
+        and not entry.get("abridged")
     }
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 FAULT_LATENCY_MS = 1000
 HELD_PATH = "/api/v1/tasks/sd2_held_by_a_latency_fault"
 NEIGHBOURS = 4
-SLOW_CLIENTS = 40  # over twice gunicorn's 16 request threads
+SLOW_CLIENTS = 40  # five times gunicorn's 8 request threads
 PROBES = 20
 PROBE_TIMEOUT_S = 5.0
 #: a neighbour answered in less than half the fault's latency was not queued behind it

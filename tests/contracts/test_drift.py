@@ -4,9 +4,11 @@ reproduction, and tests that stop once they have nothing new to find."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
+from contracts import drift
 from contracts.checks import ContractViolation, Finding, KnownDrift
 from contracts.drift import DriftLog
 from contracts.exchange import Exchange
@@ -64,12 +66,27 @@ def test_a_test_meeting_only_known_drift_stops_at_once() -> None:
     assert len(log) == 2
 
 
-def test_a_test_that_found_new_drift_shrinks_for_a_bounded_time() -> None:
-    log = DriftLog(shrink_seconds=0.0)
+def test_a_test_that_found_new_drift_shrinks_for_a_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log = DriftLog(shrink_seconds=0.5)
+    now = [100.0]
+    monkeypatch.setattr(drift, "time", SimpleNamespace(monotonic=lambda: now[0]))
     _record(log, "t", _violation(MISSING, task="sd2_000000000123"))
+    _record(log, "t", _violation(MISSING, task="sd2_000000000124"))  # within the bound
+    now[0] += 0.6
     with pytest.raises(KnownDrift, match="stopped shrinking") as stopped:
         _record(log, "t", _violation(MISSING, task="sd2_000000000999999"))
     assert stopped.value.violation.exchange.url.endswith("sd2_000000000123")  # the smallest
+
+
+def test_without_shrinking_a_new_cause_stops_its_test_at_once() -> None:
+    """Over HTTP nothing shrinks: the first failure ends the test before Hypothesis
+    could send the failing example's requests again to report it."""
+    log = DriftLog(shrink_seconds=0.0)
+    with pytest.raises(KnownDrift, match="reported as first seen"):
+        _record(log, "t", _violation(MISSING))
+    assert log.entries()[0].count == 1
 
 
 def test_outside_a_test_nothing_stops() -> None:

@@ -333,7 +333,7 @@ def test_a_webhook_never_reaches_the_simulators_own_control_plane() -> None:
 
 # 4. slow clients -------------------------------------------------------------------------------
 
-SLOW_CLIENTS = 40  # at least twice gunicorn's default 16 request threads
+SLOW_CLIENTS = 40  # five times gunicorn's default 8 request threads
 PROBES = 20
 PROBE_TIMEOUT = 5.0
 STALLS = {

@@ -9,13 +9,15 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from contracts.strategies import Breach, breaches, valid_bodies
-from mockserver.spec import load_provider
+from mockserver.spec import PROVIDERS, load_provider
 
 REQUESTS = [
     ("seedance2ai", "documented", "SubmitRequest"),
     ("seedance2ai", "observed", "SubmitRequest"),
     ("seedanceapi", "documented", "GenerateRequest"),
     ("seedanceapi", "observed", "GenerateRequest"),
+    ("ark", "documented", "CreateTaskRequest"),
+    ("ark", "observed", "CreateTaskRequest"),
 ]
 
 # Document 004's error table, written out by hand as the oracle for the
@@ -68,7 +70,7 @@ def test_each_constraint_broken_alone_is_rejected(
         assert violation.code == documented
 
 
-@pytest.mark.parametrize("provider", ["seedance2ai", "seedanceapi"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_every_definition_is_a_valid_draft_2020_12_schema(provider: str) -> None:
     """The simulator does not re-check its schemas at start-up; this does."""
     spec = load_provider(provider)

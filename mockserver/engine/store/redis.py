@@ -2,7 +2,8 @@
 
 Each step is an optimistic transaction: every key it reads is WATCHed, its
 writes go in one MULTI/EXEC, and when another client changed a watched key in
-between, EXEC does nothing and the step runs again on fresh reads. Records are
+between, EXEC does nothing and the step runs again on fresh reads. The steps
+of one process take turns (its threads would only void each other's EXEC). Records are
 JSON strings, indexes sorted sets. Keys live under ``seedance-mock:<name>:``
 (``?prefix=<name>`` in the URL, default ``default``), so the rest of the
 database is never touched, ``clear()`` included.
@@ -41,6 +42,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _SOCKET_TIMEOUT = 2.0
 _HEALTH_CHECK_SECONDS = 10
 _CLEAR_BATCH = 500
+#: how long a step waits for this process's earlier steps before it answers 503
+_STEP_WAIT_SECONDS = 2 * _SOCKET_TIMEOUT
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -197,8 +200,15 @@ class RedisBackend:
 
     @_busy_while_down
     def atomically(self, work: Callable[[Any], T]) -> T:
-        with self._steps:
+        # while Redis does not answer, each step waits its socket timeout: a thread
+        # queued behind several of them answers 503 rather than wait for them all
+        if not self._steps.acquire(timeout=_STEP_WAIT_SECONDS):
+            busy = "The simulator's state store (Redis) is slow; retry shortly."
+            raise ServiceBusy(busy, retry_after=1)
+        try:
             return self._optimistically(work)
+        finally:
+            self._steps.release()
 
     def _optimistically(self, work: Callable[[Any], T]) -> T:
         while True:
