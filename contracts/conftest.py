@@ -29,7 +29,6 @@ from contracts.drift import DriftLog
 from contracts.exchange import ANONYMOUS, STRANGER
 from contracts.target import (
     SHRINK_SECONDS,
-    TARGETS,
     Target,
     contract_settings,
     inprocess_target,
@@ -37,7 +36,8 @@ from contracts.target import (
     replay_target,
     url_target,
 )
-from mockserver.spec import PROFILES, PROVIDERS, load_provider
+from mockserver.contract_cli import SUITE_OPTIONS
+from mockserver.spec import PROVIDERS, load_provider
 
 DRIFT = pytest.StashKey[DriftLog]()
 TARGET = pytest.StashKey[Target]()
@@ -46,44 +46,8 @@ SIMULATOR_SEED = 1234
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("seedance-contracts", "seedance-mock contract suite")
-    group.addoption(
-        "--target", choices=TARGETS, default="inprocess",
-        help="inprocess (default): the simulator in this process; url: any server at "
-        "--base-url; live: the real services (keys from SEEDANCE2AI_API_KEY / "
-        "SEEDANCEAPI_API_KEY, +_B for a second account); replay: recorded cassettes",
-    )  # fmt: skip
-    group.addoption("--base-url", help="server of the url target, e.g. http://127.0.0.1:8000")
-    group.addoption("--provider", choices=(*PROVIDERS, "all", "both"), default="all")
-    group.addoption(
-        "--max-credits", type=int, default=0,
-        help="credits the suite may spend on live (default 0: only calls that cannot cost "
-        "anything: refused requests, auth failures, polls of unknown ids)",
-    )  # fmt: skip
-    group.addoption("--record", metavar="DIR", help="save the exchanges as cassettes in DIR")
-    group.addoption("--cassettes", metavar="DIR", help="cassettes of the replay target")
-    group.addoption("--drift-report", metavar="PATH", help="write a Markdown drift report")
-    group.addoption("--spec-profile", choices=PROFILES, default="documented")
-    group.addoption("--admin-token", help="control-API token of a url simulator")
-    group.addoption(
-        "--pace", choices=("documented", "none"), default="documented",
-        help="url target without a control API: stay under the documented rate limits "
-        "(default), or none (a mock of the provider, e.g. Prism); live is always paced",
-    )  # fmt: skip
-    group.addoption(
-        "--keep-going", action="store_true",
-        help="a test goes on past drift an earlier test reported (and still fails), "
-        "to reach what lies behind it: the drift report names every departure",
-    )  # fmt: skip
-    group.addoption(
-        "--max-examples", type=int, metavar="N",
-        help="Hypothesis examples per test at most (e.g. 1 for a quick survey of a server)",
-    )  # fmt: skip
-    group.addoption(
-        "--task-timeout", type=float, metavar="SECONDS",
-        help="how long to wait for a task to end before reporting that it never does "
-        "(default: 1.5 times the longest task of the profile's timing; on a simulator "
-        "the wait moves its clock)",
-    )  # fmt: skip
+    for option in SUITE_OPTIONS:  # declared once, for this and `seedance-mock contract`
+        group.addoption(option.flag, **option.settings)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -128,10 +128,10 @@ class Conversation:
         profiles = [load_provider(self.api.name, p) for p in PROFILES]
         if not any(spec.validator(definition).is_valid(body) for spec in profiles):
             return 0
-        try:
-            return self.api.price(body)
-        except (LookupError, ValueError, TypeError):
+        price = self.api.price_of(body)
+        if price is None:  # spec/ alone cannot price it: assume the dearest
             return max(p.credits for _c, p in self.spec.price_grid(self.api.submit.name))
+        return price
 
     # requests ------------------------------------------------------------------
     def submit(

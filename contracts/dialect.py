@@ -62,9 +62,7 @@ def _role(
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref not in seen:
         seen.add(ref)
-        target: Any = spec.schema
-        for part in ref.removeprefix("#/").split("/"):
-            target = target[part]
+        target = spec.resolve_ref(ref)
         found = _role(spec, target, role, seen) if isinstance(target, Mapping) else None
         if found is not None:
             return found

@@ -141,10 +141,7 @@ def _conditional(spec: ProviderSpec, schema: Any, followed: set[str]) -> bool:
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref not in followed:
         followed.add(ref)
-        target: Any = spec.schema
-        for part in ref.removeprefix("#/").split("/"):
-            target = target[part]
-        if _conditional(spec, target, followed):
+        if _conditional(spec, spec.resolve_ref(ref), followed):
             return True
     return any(_conditional(spec, value, followed) for value in schema.values())
 
@@ -210,10 +207,7 @@ def _resolve(spec: ProviderSpec, schema: Mapping[str, Any]) -> Mapping[str, Any]
     ref = schema.get("$ref")
     if not isinstance(ref, str):
         return schema
-    target = spec.schema
-    for part in ref.removeprefix("#/").split("/"):
-        target = target[part]
-    merged = {**_resolve(spec, target), **schema}
+    merged = {**_resolve(spec, spec.resolve_ref(ref)), **schema}
     merged.pop("$ref")
     return merged
 

@@ -26,7 +26,6 @@ from mockserver.app import create_app
 from mockserver.config import Config
 from mockserver.spec import PROVIDERS, ProviderSpec, load_provider
 
-TARGETS = ("inprocess", "url", "live", "replay")
 #: credits of each account the suite opens on a simulator
 SIMULATOR_CREDITS = 10**15  # ample in any unit (Ark bills micro-units of a currency)
 #: the in-process simulator renders outputs this many times smaller (file sizes

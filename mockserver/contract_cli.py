@@ -15,6 +15,7 @@ command works from a checkout and from the wheel::
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,76 @@ from typing import Any
 from mockserver.spec import PROFILES, PROVIDERS
 
 TARGETS = ("inprocess", "url", "live", "replay")
+
+
+@dataclass(frozen=True)
+class SuiteOption:
+    """An option of the contract suite, declared once: pytest's (contracts/conftest.py
+    adds each one) and this command's (which hands each one set on to pytest)."""
+
+    flag: str
+    settings: dict[str, Any]
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def forwarded(self, value: Any) -> list[str]:
+        """The pytest arguments that pass ``value`` on (none for the default)."""
+        if self.settings.get("action") == "store_true":
+            return [self.flag] if value else []
+        if value is None or value == self.settings.get("default"):
+            return []
+        return [self.flag, str(value)]
+
+
+SUITE_OPTIONS = (
+    SuiteOption("--target", {
+        "choices": TARGETS, "default": "inprocess",
+        "help": "inprocess (default): the simulator in this process; url: any server at "
+        "--base-url; live: the real services (keys from SEEDANCE2AI_API_KEY, "
+        "SEEDANCEAPI_API_KEY, ARK_API_KEY, +_B for a second account); replay: recorded "
+        "cassettes",
+    }),
+    SuiteOption("--base-url", {"help": "server of the url target, e.g. http://127.0.0.1:8000"}),
+    SuiteOption("--provider", {
+        "choices": (*PROVIDERS, "all", "both"), "default": "all",
+        "help": "one provider, or all of them (default; 'both' is an older name for all)",
+    }),
+    SuiteOption("--max-credits", {
+        "type": int, "default": 0,
+        "help": "credits the suite may spend on live (default 0: only calls that cannot cost "
+        "anything: refused requests, auth failures, polls of unknown ids)",
+    }),
+    SuiteOption("--record", {"metavar": "DIR", "help": "save the exchanges as cassettes in DIR"}),
+    SuiteOption("--cassettes", {"metavar": "DIR", "help": "cassettes of the replay target"}),
+    SuiteOption("--drift-report", {"metavar": "PATH", "help": "write a Markdown drift report"}),
+    SuiteOption("--spec-profile", {
+        "choices": PROFILES, "default": "documented",
+        "help": "hold the target to this profile of spec/ (observed: the live quirks)",
+    }),
+    SuiteOption("--admin-token", {"help": "control-API token of a url simulator"}),
+    SuiteOption("--pace", {
+        "choices": ("documented", "none"), "default": "documented",
+        "help": "url target without a control API: stay under the documented rate limits "
+        "(default), or none (a mock of the provider, e.g. Prism); live is always paced",
+    }),
+    SuiteOption("--keep-going", {
+        "action": "store_true",
+        "help": "a test goes on past drift an earlier test reported (and still fails), "
+        "to reach what lies behind it: the drift report names every departure",
+    }),
+    SuiteOption("--max-examples", {
+        "type": int, "metavar": "N",
+        "help": "Hypothesis examples per test at most (e.g. 1 for a quick survey of a server)",
+    }),
+    SuiteOption("--task-timeout", {
+        "type": float, "metavar": "SECONDS",
+        "help": "how long a task may stay in flight before the run reports that it never "
+        "ends (default: 1.5 times the longest task of the profile's timing; on a simulator "
+        "the wait moves its clock)",
+    }),
+)  # fmt: skip
 
 
 def contracts_dir() -> Path:
@@ -41,11 +112,7 @@ def contract_args(
     extra: list[str],
 ) -> list[str]:
     """The pytest command line of one contract run."""
-    # No cache: the suite may be installed read-only in site-packages. This module
-    # has imported mockserver already, so pytest cannot rewrite its plugin's asserts.
-    args = [str(contracts_dir()), "-p", "no:cacheprovider", "--target", target]
-    args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    args += ["--max-credits", str(max_credits)]
+    args = [*_base_args(), "--target", target, "--max-credits", str(max_credits)]
     options = {
         "--provider": provider,
         "--base-url": base_url,
@@ -57,6 +124,13 @@ def contract_args(
         if value:
             args += [flag, value]
     return [*args, *extra]
+
+
+def _base_args() -> list[str]:
+    # No cache: the suite may be installed read-only in site-packages. This module
+    # has imported mockserver already, so pytest cannot rewrite its plugin's asserts.
+    args = [str(contracts_dir()), "-p", "no:cacheprovider"]
+    return [*args, "-W", "ignore::pytest.PytestAssertRewriteWarning"]
 
 
 def run_contract(args: list[str]) -> int:
@@ -73,61 +147,21 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "contract",
         help="check a server against spec/ with the contract suite",
         description="Run the contract suite (pytest) against the simulator in-process, a "
-        "server at --base-url, the live services (keys from SEEDANCE2AI_API_KEY and "
-        "SEEDANCEAPI_API_KEY, plus _B variants for a second account) or recorded cassettes. "
+        "server at --base-url, the live services (keys from SEEDANCE2AI_API_KEY, "
+        "SEEDANCEAPI_API_KEY and ARK_API_KEY, plus _B variants for a second account) or "
+        "recorded cassettes. "
         "Arguments after -- go to pytest.",
     )
-    parser.add_argument("--provider", choices=PROVIDERS, help="default: every provider")
-    parser.add_argument("--target", choices=TARGETS, default="inprocess")
-    parser.add_argument("--base-url", help="server of the url target")
-    parser.add_argument(
-        "--max-credits", type=int, default=0,
-        help="credits the live run may spend (default 0: free calls only)",
-    )  # fmt: skip
-    parser.add_argument("--record", metavar="DIR", help="save exchanges as cassettes in DIR")
+    for option in SUITE_OPTIONS:
+        parser.add_argument(option.flag, **option.settings)
     parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
-    parser.add_argument("--drift-report", metavar="PATH", help="write a Markdown drift report")
-    parser.add_argument(
-        "--spec-profile", choices=PROFILES, default="documented",
-        help="hold the target to this profile of spec/ (observed: the live quirks)",
-    )  # fmt: skip
-    parser.add_argument("--cassettes", metavar="DIR", help="cassettes of the replay target")
-    parser.add_argument("--admin-token", help="control-API token of a url simulator")
-    parser.add_argument(
-        "--pace", choices=("documented", "none"), default="documented",
-        help="url target without a control API: stay under the documented rate limits "
-        "(default) or not (a mock of the provider, e.g. Prism); live is always paced",
-    )  # fmt: skip
-    parser.add_argument(
-        "--keep-going", action="store_true",
-        help="each test goes on past drift an earlier test reported (it still fails), "
-        "so that the drift report names every departure, not only the first",
-    )  # fmt: skip
-    parser.add_argument(
-        "--task-timeout", type=float, metavar="SECONDS",
-        help="how long to wait for a task to end before reporting that it never does "
-        "(default: 1.5 times the longest task of the profile's timing)",
-    )  # fmt: skip
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then pytest options")
     parser.set_defaults(run=run_from_args)
     return parser
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    extra = ["--spec-profile", args.spec_profile, "--pace", args.pace]
-    extra += ["--keep-going"] if args.keep_going else []
-    options = (
-        ("--cassettes", args.cassettes),
-        ("--admin-token", args.admin_token),
-        ("--task-timeout", None if args.task_timeout is None else str(args.task_timeout)),
-    )
-    for flag, value in options:
-        extra += [flag, value] if value else []
-    extra += [a for a in args.pytest_args if a != "--"]
-    return run_contract(
-        contract_args(
-            provider=args.provider, target=args.target, base_url=args.base_url,
-            max_credits=args.max_credits, record=args.record, junit_xml=args.junit_xml,
-            drift_report=args.drift_report, extra=extra,
-        )
-    )  # fmt: skip
+    forwarded = [a for o in SUITE_OPTIONS for a in o.forwarded(getattr(args, o.dest))]
+    junit = ["--junitxml", args.junit_xml] if args.junit_xml else []
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    return run_contract([*_base_args(), *forwarded, *junit, *pytest_args])

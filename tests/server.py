@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO
+from typing import IO, Self
 
 import pytest
 import requests
@@ -189,7 +189,30 @@ class Received:
     body: bytes
 
 
-class Receiver:
+class LocalHTTPServer:
+    """A threaded HTTP server on a free port of 127.0.0.1, serving while in its
+    ``with`` block; a subclass hands ``_serve`` its request handler class."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class Receiver(LocalHTTPServer):
     """A tiny HTTP server on 127.0.0.1 that records what it receives.
 
     POSTs are answered with ``statuses`` in turn (then 200), so a test can make
@@ -231,13 +254,7 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output quiet
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        self._serve(Handler)
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
@@ -245,12 +262,3 @@ class Receiver:
     def posts(self) -> list[Received]:
         with self._lock:
             return [r for r in self.requests if r.method == "POST"]
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)

@@ -182,6 +182,13 @@ class ProviderSpec:
             raise KeyError(f"{self.name} has no schema named {name!r}")
         return {"$schema": self.schema["$schema"], **defs[name], "$defs": defs}
 
+    def resolve_ref(self, ref: str) -> Any:
+        """What a local ``$ref`` ("#/$defs/Task") points at in this spec's schema."""
+        found: Any = self.schema
+        for part in ref.removeprefix("#/").split("/"):
+            found = found[part.replace("~1", "/").replace("~0", "~")]
+        return found
+
     def validator(self, name: str) -> RequestValidator:
         """The validator of ``$defs[name]``, built on first use and kept."""
         found = self._validators.get(name)

@@ -15,16 +15,20 @@ run against a live server after its load measurements.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import select
-import socket
+import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from benchlib import ROOT
+
+if str(ROOT) not in sys.path:  # run as a script (python tests/benchmarks/run.py)
+    sys.path.insert(0, str(ROOT))
+from tests.reliability.attack_helpers import stalled_connections, still_open
 
 FAULT_LATENCY_MS = 1000
 HELD_PATH = "/api/v1/tasks/sd2_held_by_a_latency_fault"
@@ -139,35 +143,11 @@ class SlowClientsCheck:
         )
 
 
-@contextlib.contextmanager
-def _stalled(port: int, count: int, sent: bytes) -> Iterator[list[socket.socket]]:
-    held: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            with contextlib.suppress(OSError):
-                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-                held.append(sock)
-                sock.sendall(sent)
-        yield held
-    finally:
-        for sock in held:
-            sock.close()
-
-
-def _still_open(sock: socket.socket) -> bool:
-    """Whether the server has neither closed nor answered this connection yet."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
-
-
 def slow_clients(port: int, path: str, headers: Mapping[str, str]) -> SlowClientsCheck:
     """40 stalled one-byte requests held open while 20 probes are sent at once."""
-    with _stalled(port, SLOW_CLIENTS, b"G") as held:
+    with stalled_connections(port, SLOW_CLIENTS, b"G") as held:
         time.sleep(0.3)  # real time: let the server take the stalled connections first
         probes = _concurrent_gets(port, path, headers, PROBES)
-        still = sum(_still_open(sock) for sock in held)
+        still = sum(still_open(sock) for sock in held)
     answered = sum(t.status == 200 for t in probes)
     return SlowClientsCheck(len(held), still, answered, max(t.seconds for t in probes))

@@ -25,7 +25,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -34,6 +34,7 @@ from jsonschema import Draft202012Validator
 
 from contracts.dialect import INVALID, ProviderAPI
 from mockserver.spec import PROVIDERS, Operation, load_provider
+from tests.server import LocalHTTPServer
 
 DRIFT_KINDS = (
     "dropped-field",
@@ -171,12 +172,11 @@ _EDITS: dict[str, Callable[[ProviderAPI, Operation, int, Any], Any]] = {
 
 
 # in this process ------------------------------------------------------------------------
-class DriftMiddleware:
-    """A WSGI app answering like ``app`` but drifting the way ``kind`` says."""
+class Rewrite:
+    """WSGI middleware: ``edit(environ, answer)`` rewrites every answer of ``app``."""
 
-    def __init__(self, app: Callable[..., Any], kind: str) -> None:
-        self.app = app
-        self.drift = Drift(kind)
+    def __init__(self, app: Callable[..., Any], edit: Callable[[dict[str, Any], Answer], Answer]):
+        self.app, self.edit = app, edit
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         seen: dict[str, Any] = {}
@@ -190,11 +190,8 @@ class DriftMiddleware:
             body = b"".join(chunks)
         finally:
             getattr(chunks, "close", lambda: None)()
-        query = environ.get("QUERY_STRING", "")
-        url = environ["PATH_INFO"] + (f"?{query}" if query else "")
         status, _, reason = str(seen["status"]).partition(" ")
-        answer = Answer(int(status), list(seen["headers"]), body)
-        answer = self.drift.rewrite(environ["REQUEST_METHOD"], url, answer)
+        answer = self.edit(environ, Answer(int(status), list(seen["headers"]), body))
         headers = [(k, v) for k, v in answer.headers if k.lower() != "content-length"]
         start_response(
             f"{answer.status} {reason}", [*headers, ("Content-Length", str(len(answer.body)))]
@@ -202,8 +199,21 @@ class DriftMiddleware:
         return [answer.body]
 
 
+class DriftMiddleware(Rewrite):
+    """A WSGI app answering like ``app`` but drifting the way ``kind`` says."""
+
+    def __init__(self, app: Callable[..., Any], kind: str) -> None:
+        self.drift = Drift(kind)
+        super().__init__(app, self._rewrite)
+
+    def _rewrite(self, environ: dict[str, Any], answer: Answer) -> Answer:
+        query = environ.get("QUERY_STRING", "")
+        url = environ["PATH_INFO"] + (f"?{query}" if query else "")
+        return self.drift.rewrite(environ["REQUEST_METHOD"], url, answer)
+
+
 # over HTTP ------------------------------------------------------------------------------
-class DriftProxy:
+class DriftProxy(LocalHTTPServer):
     """``with DriftProxy(upstream, kind) as proxy``: a drifting server at ``proxy.base_url``."""
 
     def __init__(self, upstream: str, kind: str = "none") -> None:
@@ -212,13 +222,11 @@ class DriftProxy:
         self.requests = 0
         self._local = threading.local()
         self._count = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serve(_handler(self))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def forward(
         self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
@@ -234,15 +242,6 @@ class DriftProxy:
         )  # fmt: skip
         kept = [(k, v) for k, v in got.headers.items() if k.lower() not in _NOT_FORWARDED]
         return self.drift.rewrite(method, target, Answer(got.status_code, kept, got.content))
-
-    def __enter__(self) -> DriftProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def _handler(proxy: DriftProxy) -> type[BaseHTTPRequestHandler]:

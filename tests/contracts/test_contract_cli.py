@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from contracts.cassettes import SHIPPED, cassette_json, load_cassettes
+from mockserver import cli, contract_cli
 from mockserver.contract_cli import contract_args, contracts_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,12 +44,57 @@ def test_the_pytest_command_line() -> None:
         record=None, junit_xml="out.xml", drift_report="drift.md", extra=["-x"],
     )  # fmt: skip
     assert args == [
-        str(contracts_dir()), "-p", "no:cacheprovider", "--target", "url",
-        "-W", "ignore::pytest.PytestAssertRewriteWarning", "--max-credits", "5",
+        str(contracts_dir()), "-p", "no:cacheprovider",
+        "-W", "ignore::pytest.PytestAssertRewriteWarning", "--target", "url", "--max-credits", "5",
         "--provider", "seedance2ai", "--base-url", "http://127.0.0.1:8000",
         "--junitxml", "out.xml", "--drift-report", "drift.md", "-x",
     ]  # fmt: skip
     assert (contracts_dir() / "conftest.py").is_file()
+
+
+def test_the_command_hands_each_suite_option_set_to_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`seedance-mock contract` and the suite's pytest options are one list
+    (SUITE_OPTIONS): an option set on the command reaches pytest, a default does not."""
+    ran: list[list[str]] = []
+
+    def run(args: list[str]) -> int:
+        ran.append(args)
+        return 0
+
+    monkeypatch.setattr(contract_cli, "run_contract", run)
+    argv = [
+        "contract",
+        "--target",
+        "url",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--keep-going",
+        "--task-timeout",
+        "20",
+        "--max-examples",
+        "1",
+        "--junit-xml",
+        "j.xml",
+        "--",
+        "-x",
+    ]
+    assert cli.main(argv) == 0
+    [args] = ran
+    assert args[args.index("--target") :] == [
+        "--target",
+        "url",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--keep-going",
+        "--max-examples",
+        "1",
+        "--task-timeout",
+        "20.0",
+        "--junitxml",
+        "j.xml",
+        "-x",
+    ]
+    assert {o.flag for o in contract_cli.SUITE_OPTIONS} >= {"--pace", "--provider", "--record"}
 
 
 @pytest.mark.slow

@@ -31,34 +31,19 @@ from mockserver.engine.errors import TaskNotFound
 from mockserver.engine.simulation import Principal
 from mockserver.providers.context import EXTENSION
 from mockserver.runtime import Runtime
+from tests.contracts.drift_proxy import Answer, Rewrite
 
 Edit = Callable[[str, int, list[tuple[str, str]], bytes], tuple[int, list[tuple[str, str]], bytes]]
 JsonEdit = Callable[[str, int, Any], Any]
 
 
-class Rewrite:
-    """WSGI middleware: ``edit(path, status, headers, body)`` rewrites every answer."""
+def rewriting(app: Callable[..., Any], edit: Edit) -> Rewrite:
+    """``app`` with ``edit(path, status, headers, body)`` applied to every answer."""
 
-    def __init__(self, app: Callable[..., Any], edit: Edit) -> None:
-        self.app, self.edit = app, edit
+    def apply(environ: dict[str, Any], answer: Answer) -> Answer:
+        return Answer(*edit(environ["PATH_INFO"], answer.status, answer.headers, answer.body))
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        seen: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            seen.update(status=status, headers=headers)
-            return lambda _data: None
-
-        chunks = self.app(environ, capture)
-        try:
-            body = b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
-        code = int(seen["status"].split()[0])
-        code, headers, body = self.edit(environ["PATH_INFO"], code, list(seen["headers"]), body)
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        start_response(f"{code} MUTATED", [*headers, ("Content-Length", str(len(body)))])
-        return [body]
+    return Rewrite(app, apply)
 
 
 def on_json(edit: JsonEdit) -> Callable[[Flask], Rewrite]:
@@ -69,7 +54,7 @@ def on_json(edit: JsonEdit) -> Callable[[Flask], Rewrite]:
             return code, headers, body
         return code, headers, json.dumps(edit(path, code, json.loads(body))).encode()
 
-    return lambda app: Rewrite(app, apply)
+    return lambda app: rewriting(app, apply)
 
 
 def _runtime(app: Flask) -> Runtime:
@@ -139,7 +124,7 @@ def _no_retry_after(app: Flask) -> Rewrite:
     def strip(path: str, code: int, headers: list[tuple[str, str]], body: bytes) -> Any:
         return code, [(k, v) for k, v in headers if k.lower() != "retry-after"], body
 
-    return Rewrite(app, strip)
+    return rewriting(app, strip)
 
 
 def _double_charge_on_replay(app: Flask) -> Flask:
