@@ -287,13 +287,12 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
             return  # the answer went out; gunicorn closes the connection
         path = _path_of(req or getattr(exc, "req", None)) or getattr(_TARGETS, "path", "")
         _TARGETS.path = ""
-        body = _envelope(self.wsgi, path, status, str(exc) or "Bad request.")
-        head = (
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
+        headers, body = _envelope(self.wsgi, path, status, str(exc) or "Bad request.")
+        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Connection: close"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines += [f"Content-Length: {len(body)}", "", ""]
         with contextlib.suppress(OSError):
-            write_nonblock(client, head.encode("latin-1") + body)
+            write_nonblock(client, "\r\n".join(lines).encode("latin-1") + body)
 
 
 def _path_of(req: Any) -> str:
@@ -314,15 +313,23 @@ def _status_for(exc: BaseException) -> int:
     return 500
 
 
-def _envelope(app: Flask, path: str, status: int, message: str) -> bytes:
-    """The error body the provider owning ``path`` would send (seedance2ai's shape
-    elsewhere, which is also the control API's)."""
+def _envelope(
+    app: Flask, path: str, status: int, message: str
+) -> tuple[list[tuple[str, str]], bytes]:
+    """The error the provider owning ``path`` would send (seedance2ai's shape
+    elsewhere, which is also the control API's): its headers (Content-Type, and
+    a provider's own, such as Ark's X-Request-Id) and its body."""
     from mockserver.app import render_outside_routes
 
     with app.test_request_context(path or "/"):
         error = InternalError(message) if status >= 500 else InvalidRequest(message)
         response: Response = render_outside_routes(app.extensions[EXTENSION], error)
-        return bytes(response.get_data())
+        kept = [
+            (name, value)
+            for name, value in response.headers.items()
+            if name.lower() not in ("content-length", "connection")
+        ]
+        return kept, bytes(response.get_data())
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]

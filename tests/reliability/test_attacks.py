@@ -41,6 +41,7 @@ from tests.reliability.attack_helpers import (
 )
 from tests.reliability.conftest import (
     KEYS,
+    SPECS,
     TIMEOUT,
     Answer,
     ControlPlane,
@@ -239,6 +240,24 @@ def test_an_unparsable_request_on_a_providers_path_gets_that_providers_envelope(
                 failures.append(f"- {name}: {'; '.join(problems)}\n    {answer.describe()}")
 
     assert not failures, _report(failures)
+
+
+def test_an_unparsable_request_on_arks_path_carries_its_request_id() -> None:
+    """Ark puts the request id in an X-Request-Id header and at the end of every
+    error message: an answer gunicorn's parser failed on is no exception."""
+    with running_server() as server:
+        wire = b"\r\n".join([
+            b"GET /api/v3/contents/generations/tasks/cgt-x HTTP/1.1", b"Host: 127.0.0.1",
+            b"Authorization: Bearer ark-demo-key", UNPARSABLE["space before a header's colon"],
+            b"Connection: close", b"", b"",
+        ])  # fmt: skip
+        answer = send_raw(server, Probe("GET", "/api/v3/contents/generations/tasks/cgt-x"), wire)
+    assert answer.status == 400, answer.describe()
+    body = answer.json()
+    assert SPECS["ark"].validator("Error").violations(body) == []
+    request_id = answer.header("X-Request-Id")
+    assert request_id, answer.describe()
+    assert body["error"]["message"].endswith(request_id)
 
 
 # 3. webhooks aimed at the simulator itself -----------------------------------------------------
