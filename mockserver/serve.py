@@ -50,6 +50,7 @@ from mockserver.engine.store import is_shared
 from mockserver.engine.webhooks import is_loopback
 from mockserver.providers.context import EXTENSION
 from mockserver.settings import setting
+from mockserver.spec import ProviderSpec
 
 
 class RefusedToStart(Exception):
@@ -154,10 +155,8 @@ def banner(base_url: str, config: Config, out: TextIO) -> None:
         # the user's own and are never written out.
         shown = ", ".join(account.keys) or "(no keys)"
         keys = shown if config.accounts is None else f"{len(account.keys)} key(s)"
-        print(
-            f"  {account.provider} account {account.id!r}: {account.credits} credits, keys: {keys}",
-            file=out,
-        )
+        balance = _balance(specs[account.provider], account.credits)
+        print(f"  {account.provider} account {account.id!r}: {balance}, keys: {keys}", file=out)
     print(
         f"  profile={config.profile} clock={config.clock} time_scale={config.time_scale:g} "
         f"store={config.store}",
@@ -353,6 +352,14 @@ def serve(options: ServeOptions, config: Config, out: TextIO = sys.stdout) -> No
         _serve_granian(options, config, out)
     else:
         _serve_gunicorn(options, config, out)
+
+
+def _balance(spec: ProviderSpec, amount: int) -> str:
+    """A balance in the provider's unit: credits, or (profile.json ``billing.unit``
+    "micro") millionths of the platform's currency, as Ark bills."""
+    if spec.profile_json.get("billing", {}).get("unit") == "micro":
+        return f"{amount} micro-units ({amount / 1e6:,.2f} of the platform's currency)"
+    return f"{amount} credits"
 
 
 def _base_url(host: str, port: int) -> str:

@@ -300,18 +300,20 @@ def test_serve_help_names_every_flag_its_variable_and_its_default() -> None:
 # banner, defaults and stopping ------------------------------------------------------------
 
 
-def test_banner_shows_both_provider_urls_and_the_demo_keys(defaults_server: Server) -> None:
+def test_banner_shows_every_provider_url_and_the_demo_keys(defaults_server: Server) -> None:
     lines = defaults_server.wait_for_stdout("profile=")
     text = "\n".join(lines)
     base = defaults_server.base_url
 
     assert base.startswith("http://127.0.0.1:")
-    assert f"{base}/api/v1" in text
-    assert f"{base}/v1" in text
-    assert f"{base}/__admin" in text
+    for prefix in ("/api/v1", "/v1", "/v2", "/api/v3", "/__admin"):
+        assert f"{base}{prefix}" in text.split()
     assert "sk_live_demo" in text
     assert "sa_demo_key" in text
+    assert "ark-demo-key" in text
     assert "10000 credits" in text
+    # Ark bills millionths of a currency (profile.json billing.unit), not credits
+    assert "100000000 micro-units (100.00 of the platform's currency)" in text
 
 
 def test_defaults_are_a_real_clock_the_documented_profile_and_no_token(defaults: Client) -> None:
