@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -91,25 +89,8 @@ def _config(**overrides: Any) -> Config:
 
 @pytest.fixture
 def config() -> Config:
+    """Overrides tests/conftest.py's: its app, runtime and client run on this one."""
     return _config()
-
-
-@pytest.fixture
-def app(config: Config) -> Iterator[Flask]:
-    application = create_app(config)
-    yield application
-    application.extensions[EXTENSION].close()
-
-
-@pytest.fixture
-def runtime(app: Flask) -> Runtime:
-    found: Runtime = app.extensions[EXTENSION]
-    return found
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def create(client: FlaskClient, sent: Any = None, key: str = KEY, **headers: str) -> TestResponse:

@@ -18,14 +18,20 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from mockserver.config import Config
 from mockserver.runtime import Runtime
 from mockserver.spec import load_provider
+from tests.providers.seedanceapi_helpers import (
+    PROVIDER,
+    balance,
+    config_with,
+    tasks_of,
+)
+from tests.providers.seedanceapi_helpers import (
+    assert_error as assert_body_error,
+)
 
-PROVIDER = "seedanceapi"
 KEY = "sa_demo_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-START = "2026-06-03T10:00:00Z"
 SCENARIO = "X-Seedance-Mock-Scenario"
 SPEC = load_provider(PROVIDER)
 #: processing never takes less or more than this (profile timing, DECISIONS B12)
@@ -55,17 +61,6 @@ TEXT_TO_VIDEO = {
     "resolution": "720p",
     "duration": "8",
 }
-
-
-def _config(**changes: Any) -> Config:
-    """The conftest settings (manual clock, seed 1234, no thread) with ``changes``."""
-    base: dict[str, Any] = {
-        "clock": "manual",
-        "seed": 1234,
-        "background": False,
-        "clock_start": START,
-    }
-    return Config(**{**base, **changes})
 
 
 # helpers ---------------------------------------------------------------------
@@ -98,28 +93,10 @@ def task_data(client: FlaskClient, task_id: str) -> dict[str, Any]:
     return data
 
 
-def balance(runtime: Runtime, account: str = "demo") -> int:
-    found = runtime.store.get_account(PROVIDER, account)
-    assert found is not None
-    return found.credits
-
-
-def tasks_of(runtime: Runtime, account: str = "demo") -> list[Any]:
-    return runtime.store.tasks(provider=PROVIDER, account_id=account)
-
-
 def assert_error(response: TestResponse, http_status: int, code: str) -> None:
-    """The decided error body (DECISIONS B1), in its field order."""
-    body = response.get_json()
-    assert response.status_code == http_status, body
-    assert response.mimetype == "application/json"
-    assert list(body) == ["code", "message", "error", "data"], body
-    assert body["code"] == http_status
-    assert body["error"] == code
-    assert body["data"] is None
-    assert body["message"].startswith(f"{code}: "), body
-    assert len(body["message"]) > len(code) + 2, body  # says what to fix
-    assert SPEC.validator("Error").violations(body) == []
+    """The decided error body (DECISIONS B1), whose message says what to fix."""
+    message = assert_body_error(response, http_status, code)
+    assert len(message) > len(code) + 2, response.get_json()  # says what to fix
 
 
 # creating a task ---------------------------------------------------------------
@@ -393,7 +370,7 @@ def test_failed_task_stays_failed(client: FlaskClient, runtime: Runtime) -> None
 
 
 @pytest.mark.parametrize(
-    "config", [_config(overrides={PROVIDER: {"refunds": {"on_failure": False}}})]
+    "config", [config_with(overrides={PROVIDER: {"refunds": {"on_failure": False}}})]
 )
 def test_refunds_switched_off_keep_the_charge(client: FlaskClient, runtime: Runtime) -> None:
     task_id = create(client, TEXT_TO_VIDEO, **{SCENARIO: "fail"})
@@ -407,7 +384,7 @@ def test_refunds_switched_off_keep_the_charge(client: FlaskClient, runtime: Runt
     assert balance(runtime) == 10000 - 28
 
 
-@pytest.mark.parametrize("config", [_config(overrides={PROVIDER: {"failure": {"rate": 1.0}}})])
+@pytest.mark.parametrize("config", [config_with(overrides={PROVIDER: {"failure": {"rate": 1.0}}})])
 def test_failure_rate_fails_tasks_unless_told_to_complete(
     client: FlaskClient, runtime: Runtime
 ) -> None:
@@ -838,6 +815,11 @@ def test_another_accounts_task_is_not_found(client: FlaskClient, runtime: Runtim
         ("PUT", "/v1/generate", 405, "METHOD_NOT_ALLOWED"),
         ("POST", "/v1/status", 405, "METHOD_NOT_ALLOWED"),
         ("DELETE", "/v1/status", 405, "METHOD_NOT_ALLOWED"),
+        ("GET", "/v2/nope", 404, "NOT_FOUND"),
+        ("GET", "/v2", 404, "NOT_FOUND"),
+        ("POST", "/v2/generate/", 404, "NOT_FOUND"),
+        ("GET", "/v2/generate", 405, "METHOD_NOT_ALLOWED"),
+        ("POST", "/v2/status", 405, "METHOD_NOT_ALLOWED"),
     ],
 )
 def test_unknown_paths_and_methods_answer_in_the_envelope(
@@ -851,7 +833,7 @@ def test_unknown_paths_and_methods_answer_in_the_envelope(
 # the observed profile ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config", [_config(profile="observed")])
+@pytest.mark.parametrize("config", [config_with(profile="observed")])
 @pytest.mark.parametrize(
     ("duration", "echoed", "credits"),
     [
@@ -876,7 +858,7 @@ def test_observed_profile_accepts_integer_duration(
     assert data["consumed_credits"] == credits
 
 
-@pytest.mark.parametrize("config", [_config(profile="observed")])
+@pytest.mark.parametrize("config", [config_with(profile="observed")])
 def test_observed_profile_accepts_unknown_fields(client: FlaskClient, runtime: Runtime) -> None:
     # the body lodestar sends live (observed-behaviour.md)
     body = {
@@ -896,7 +878,7 @@ def test_observed_profile_accepts_unknown_fields(client: FlaskClient, runtime: R
     assert data["consumed_credits"] == 28
 
 
-@pytest.mark.parametrize("config", [_config(profile="observed")])
+@pytest.mark.parametrize("config", [config_with(profile="observed")])
 @pytest.mark.parametrize(
     ("body", "code"),
     [

@@ -28,16 +28,20 @@ from openapi_spec_validator import validate
 from werkzeug.test import TestResponse
 
 from mockserver.cli import main as cli
-from mockserver.config import Config
 from mockserver.inprocess import seedance_mock
 from mockserver.runtime import Runtime
 from mockserver.spec import export_openapi, load_provider
+from tests.providers.seedanceapi_helpers import (
+    PROVIDER,
+    assert_error,
+    balance,
+    config_with,
+    tasks_of,
+)
 from tests.server import Receiver, running_server
 
-PROVIDER = "seedanceapi"
 KEY = "sa_demo_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-START = "2026-06-03T10:00:00Z"
 SCENARIO = "X-Seedance-Mock-Scenario"
 SPEC = load_provider(PROVIDER)
 OBSERVED = load_provider(PROVIDER, "observed")
@@ -83,17 +87,6 @@ def mini_price(resolution: str, reference_video: bool, seconds: int) -> int:
     return math.ceil(MINI_RATES[(resolution, reference_video)] * seconds)
 
 
-def _config(**changes: Any) -> Config:
-    """The conftest settings (manual clock, seed 1234, no thread) with ``changes``."""
-    base: dict[str, Any] = {
-        "clock": "manual",
-        "seed": 1234,
-        "background": False,
-        "clock_start": START,
-    }
-    return Config(**{**base, **changes})
-
-
 def _v2(**section: Any) -> dict[str, Any]:
     """An override of v2's own profile overlay (operations.generate_v2)."""
     return {PROVIDER: {"operations": {"generate_v2": section}}}
@@ -128,29 +121,6 @@ def task_data(client: FlaskClient, task_id: str) -> dict[str, Any]:
     assert SPEC.validator("StatusResponseV2").violations(body) == []
     data: dict[str, Any] = body["data"]
     return data
-
-
-def balance(runtime: Runtime, account: str = "demo") -> int:
-    found = runtime.store.get_account(PROVIDER, account)
-    assert found is not None
-    return found.credits
-
-
-def tasks_of(runtime: Runtime, account: str = "demo") -> list[Any]:
-    return runtime.store.tasks(provider=PROVIDER, account_id=account)
-
-
-def assert_error(response: TestResponse, http_status: int, code: str) -> str:
-    """The v1 error body (DECISIONS B1, B18) in its field order; returns the message."""
-    body = response.get_json()
-    assert response.status_code == http_status, body
-    assert response.mimetype == "application/json"
-    assert list(body) == ["code", "message", "error", "data"], body
-    assert (body["code"], body["error"], body["data"]) == (http_status, code, None)
-    assert body["message"].startswith(f"{code}: "), body
-    assert SPEC.validator("Error").violations(body) == []
-    message: str = body["message"]
-    return message
 
 
 def probe(data: bytes) -> dict[str, Any]:
@@ -755,22 +725,7 @@ def test_another_accounts_task_is_not_found(client: FlaskClient, runtime: Runtim
     assert_error(read, 404, "TASK_NOT_FOUND")
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "http_status", "code"),
-    [
-        ("GET", "/v2/nope", 404, "NOT_FOUND"),
-        ("GET", "/v2", 404, "NOT_FOUND"),
-        ("POST", "/v2/generate/", 404, "NOT_FOUND"),
-        ("GET", "/v2/generate", 405, "METHOD_NOT_ALLOWED"),
-        ("POST", "/v2/status", 405, "METHOD_NOT_ALLOWED"),
-    ],
-)
-def test_unknown_v2_paths_and_methods_answer_in_the_envelope(
-    client: FlaskClient, method: str, path: str, http_status: int, code: str
-) -> None:
-    response = client.open(path, method=method, headers=AUTH, json={"prompt": "p"})
-
-    assert_error(response, http_status, code)
+# unknown v2 paths and methods: with v1's, in test_seedanceapi.py
 
 
 # credits: one account, one balance for v1 and v2 (B14, B22) -------------------------------
@@ -949,7 +904,7 @@ def test_each_version_reads_only_its_own_tasks(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "config", [_config(overrides={PROVIDER: {"versions": {"shared_tasks": True}}})]
+    "config", [config_with(overrides={PROVIDER: {"versions": {"shared_tasks": True}}})]
 )
 def test_shared_tasks_setting_lets_each_version_read_both(client: FlaskClient) -> None:
     v2_task = create(client, {"prompt": "p", "model": "seedance-2.0-fast"})
@@ -970,9 +925,9 @@ def test_shared_tasks_setting_lets_each_version_read_both(client: FlaskClient) -
 @pytest.mark.parametrize(
     ("config", "same_task"),
     [
-        (_config(overrides={PROVIDER: {"idempotency": {"enabled": True}}}), False),
+        (config_with(overrides={PROVIDER: {"idempotency": {"enabled": True}}}), False),
         (
-            _config(
+            config_with(
                 overrides={
                     PROVIDER: {"idempotency": {"enabled": True}, "versions": {"shared_tasks": True}}
                 }
@@ -1053,7 +1008,7 @@ def test_v2_callback_is_retried_like_v1(client: FlaskClient, runtime: Runtime) -
 # the observed profile (B28) -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config", [_config(profile="observed")])
+@pytest.mark.parametrize("config", [config_with(profile="observed")])
 def test_observed_profile_accepts_what_clients_send(client: FlaskClient, runtime: Runtime) -> None:
     # the body MANJU sends to v2 (fact sheet §7): v1's field names, a resolution
     body = {
@@ -1075,7 +1030,7 @@ def test_observed_profile_accepts_what_clients_send(client: FlaskClient, runtime
     assert data["request"] == {**DEFAULTS, "prompt": "p", "aspect_ratio": "9:16", "duration": 10}
 
 
-@pytest.mark.parametrize("config", [_config(profile="observed")])
+@pytest.mark.parametrize("config", [config_with(profile="observed")])
 @pytest.mark.parametrize(
     ("fields", "echoed", "credits"),
     [
@@ -1095,7 +1050,7 @@ def test_observed_profile_leniency(
     assert data["consumed_credits"] == credits
 
 
-@pytest.mark.parametrize("config", [_config(profile="observed")])
+@pytest.mark.parametrize("config", [config_with(profile="observed")])
 def test_observed_generate_audio_gives_a_sound_track(client: FlaskClient, runtime: Runtime) -> None:
     task_id = create(client, {"prompt": "p", "generate_audio": True, "aspect_ratio": "1:1"})
     runtime.clock.advance(SLOWEST)
@@ -1105,7 +1060,7 @@ def test_observed_generate_audio_gives_a_sound_track(client: FlaskClient, runtim
     assert probe(client.get(urlsplit(url).path).data) == video((720, 720), 5, audio=True)
 
 
-@pytest.mark.parametrize("config", [_config(profile="observed")])
+@pytest.mark.parametrize("config", [config_with(profile="observed")])
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
@@ -1131,7 +1086,7 @@ def test_observed_profile_still_refuses_the_rest(
 
 @pytest.mark.parametrize(
     "config",
-    [_config(overrides=_v2(refunds={"on_failure": False}, ids={"task": {"prefix": "v2x"}}))],
+    [config_with(overrides=_v2(refunds={"on_failure": False}, ids={"task": {"prefix": "v2x"}}))],
 )
 def test_v2_overlay_settings_leave_v1_alone(client: FlaskClient, runtime: Runtime) -> None:
     v2_task = create(client, {"prompt": "p"}, **{SCENARIO: "fail"})
@@ -1149,7 +1104,7 @@ def test_v2_overlay_settings_leave_v1_alone(client: FlaskClient, runtime: Runtim
 
 
 @pytest.mark.parametrize(
-    "config", [_config(overrides={PROVIDER: {"refunds": {"on_failure": False}}})]
+    "config", [config_with(overrides={PROVIDER: {"refunds": {"on_failure": False}}})]
 )
 def test_provider_refund_setting_covers_v2(client: FlaskClient, runtime: Runtime) -> None:
     task_id = create(client, {"prompt": "p", "model": "seedance-2.0-fast"}, **{SCENARIO: "fail"})

@@ -34,7 +34,6 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
 from flask.testing import FlaskClient
 
 from mockserver.app import create_app
@@ -70,21 +69,9 @@ def _config(**changes: Any) -> Config:
 
 
 @pytest.fixture
-def app() -> Iterator[Flask]:
-    application = create_app(_config(admin_token=TOKEN))
-    yield application
-    application.extensions[EXTENSION].close()
-
-
-@pytest.fixture
-def runtime(app: Flask) -> Runtime:
-    found: Runtime = app.extensions[EXTENSION]
-    return found
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def config() -> Config:
+    """Overrides tests/conftest.py's: its app, runtime and client run on this one."""
+    return _config(admin_token=TOKEN)
 
 
 def _submit(
