@@ -8,6 +8,7 @@ normal service after it restarts)."""
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -266,6 +267,34 @@ def test_several_windows_admit_all_or_none(store: Store) -> None:
     assert store.admit([minute, hour], T0 + 70) == pytest.approx(3530.0)  # hour full
     assert store.admit([minute], T0 + 70) is None
     assert store.admit([], T0) is None
+
+
+def test_windows_agree_with_a_plain_log_of_every_admission(store: Store) -> None:
+    """Admissions at random instants, many at the same one (a frozen clock), in
+    windows of 0 s to 90 s: every answer is the one a list of every admission
+    time gives."""
+    rng = random.Random(17)
+    admitted: dict[str, list[float]] = {}
+    now = T0
+    for _ in range(300):
+        now += rng.choice((0.0, 0.0, 0.5, 1.0, 7.25, 30.0, 61.0))
+        bucket = rng.choice("abcd")
+        limit, seconds = {"a": (3, 60.0), "b": (5, 10.0), "c": (2, 0.0), "d": (4, 90.0)}[bucket]
+        inside = sorted(t for t in admitted.get(bucket, []) if t > now - seconds)
+        expected = None if len(inside) < limit else inside[len(inside) - limit] + seconds - now
+        assert store.admit([Window(bucket, limit, seconds)], now) == expected, (bucket, now)
+        if expected is None:
+            admitted.setdefault(bucket, []).append(now)
+
+
+def test_admissions_at_one_instant_share_one_log_entry(store: Store) -> None:
+    """On a frozen clock the log does not grow with the traffic: a thousand
+    admissions at one instant are one member counted a thousand times."""
+    for _ in range(1000):
+        assert admit(store, "b", T0, limit=1000) is None
+    assert admit(store, "b", T0, limit=1000) == pytest.approx(60.0)
+    assert store.backend.read(lambda tx: tx.count("window:b")) == 1
+    assert admit(store, "b", T0 + 60, limit=1000) is None  # all of them left together
 
 
 def test_idle_windows_are_forgotten_by_expire(store: Store) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
+import math
 from collections.abc import Sequence
 
 from mockserver.engine import rules
@@ -143,16 +143,33 @@ class AccountState(StateBase):
         return found
 
     # rate limits ------------------------------------------------------------------------
+    # A window's log is run-length: one member per distinct admission time
+    # ("<time>|<admissions at it>", scored by the time), and a record of how many
+    # admissions the log holds in all. Admissions at one instant (a frozen or manual
+    # clock) share one member; the count in the window is that total less what has
+    # left it, and what has left it is trimmed at the next admission: so a step
+    # reads O(log n) plus what expired since the last one, whatever the traffic.
+    @staticmethod
+    def _held(tx: Tx, window: Window, now: float) -> tuple[int, list[tuple[str, float]]]:
+        """Admissions inside ``window`` at ``now``, and the log's members that have left it."""
+        total = int(tx.get("window", window.bucket) or 0)
+        gone = tx.scan(f"window:{window.bucket}", upto=now - window.seconds)
+        return max(0, total - sum(_admissions(member) for member, _ in gone)), gone
+
     @staticmethod
     def _wait(tx: Tx, window: Window, now: float) -> float | None:
-        """One window's wait (None: room), from a count and one boundary read: the
-        cost does not grow with the limit or the traffic."""
-        name, start = f"window:{window.bucket}", window_start(window, now)
-        held = tx.count(name, start=start)
+        """One window's wait (None: room): the cost does not grow with the limit
+        or the traffic."""
+        held, _ = AccountState._held(tx, window, now)
         if held < window.limit:
             return None
-        boundary = tx.scan(name, start=start, limit=held - window.limit + 1)
-        return window_wait(window, held, boundary[-1][1] if boundary else None, now)
+        needed = held - window.limit + 1  # the admission that keeps it full is this oldest
+        start = window_start(window, now)
+        for member, at in tx.scan(f"window:{window.bucket}", start=start, limit=needed):
+            needed -= _admissions(member)
+            if needed <= 0:
+                return window_wait(window, held, at, now)
+        return window_wait(window, held, None, now)
 
     def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
         """Admit one request into every window at once, or into none and return
@@ -166,10 +183,7 @@ class AccountState(StateBase):
             if waits:
                 return max(waits)
             for window in windows if record else ():
-                name = f"window:{window.bucket}"
-                tx.trim(name, now - window.seconds)  # what left the window stays out
-                tx.add(name, f"{now!r}:{uuid.uuid4().hex[:12]}", now)
-                tx.add("windows", window.bucket, now)  # its last admission, for the sweep
+                self._record(tx, window, now)
             return None
 
         if not record:
@@ -177,3 +191,32 @@ class AccountState(StateBase):
             return looked
         wait: float | None = self.backend.atomically(decide)
         return wait
+
+    @staticmethod
+    def _record(tx: Tx, window: Window, now: float) -> None:
+        """Count one admission at ``now``; what left the window leaves the log."""
+        name = f"window:{window.bucket}"
+        held, gone = AccountState._held(tx, window, now)
+        if gone:
+            tx.trim(name, now - window.seconds)
+        # an earlier admission at this instant (unless a window of 0 s let it go)
+        same = tx.scan(name, start=now, upto=now, limit=1) if window.seconds > 0 else []
+        at_now = 0
+        if same:
+            tx.remove(name, same[0][0])
+            at_now = _admissions(same[0][0])
+        tx.add(name, f"{now!r}|{at_now + 1}", now)
+        tx.put("window", window.bucket, held + 1)
+        tx.add("windows", window.bucket, now)  # its last admission, for the sweep
+
+
+def forget_window(tx: Tx, bucket: str) -> None:
+    """Drop a window's whole log (the sweep's, once it has been idle)."""
+    tx.trim(f"window:{bucket}", math.inf)
+    tx.delete("window", bucket)
+    tx.remove("windows", bucket)
+
+
+def _admissions(member: str) -> int:
+    """How many admissions a window log's member stands for."""
+    return int(member.rpartition("|")[2] or 1)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 from mockserver.engine import rules
 from mockserver.engine.model import Attempt, Delivery
+from mockserver.engine.state._accounts import forget_window
 from mockserver.engine.state._base import StateBase
 from mockserver.engine.state._lifecycle import forget_task
 from mockserver.engine.store import Tx
@@ -189,8 +189,7 @@ class ControlState(StateBase):
     @staticmethod
     def _forget_idle_windows(tx: Tx, now: float) -> None:
         for bucket, _ in tx.scan("windows", upto=now - rules.IDLE_WINDOW_SECONDS):
-            tx.trim(f"window:{bucket}", math.inf)
-            tx.remove("windows", bucket)
+            forget_window(tx, bucket)
 
     def counts(self) -> dict[str, int]:
         def count(tx: Tx) -> dict[str, int]:
