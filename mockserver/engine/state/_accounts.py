@@ -145,45 +145,23 @@ class AccountState(StateBase):
     # rate limits ------------------------------------------------------------------------
     # A window's log is run-length: one member per distinct admission time
     # ("<time>|<admissions at it>", scored by the time), and a record of how many
-    # admissions the log holds in all. Admissions at one instant (a frozen or manual
-    # clock) share one member; the count in the window is that total less what has
-    # left it, and what has left it is trimmed at the next admission: so a step
-    # reads O(log n) plus what expired since the last one, whatever the traffic.
-    @staticmethod
-    def _held(tx: Tx, window: Window, now: float) -> tuple[int, list[tuple[str, float]]]:
-        """Admissions inside ``window`` at ``now``, and the log's members that have left it."""
-        total = int(tx.get("window", window.bucket) or 0)
-        gone = tx.scan(f"window:{window.bucket}", upto=now - window.seconds)
-        return max(0, total - sum(_admissions(member) for member, _ in gone)), gone
-
-    @staticmethod
-    def _wait(tx: Tx, window: Window, now: float) -> float | None:
-        """One window's wait (None: room): the cost does not grow with the limit
-        or the traffic."""
-        held, _ = AccountState._held(tx, window, now)
-        if held < window.limit:
-            return None
-        needed = held - window.limit + 1  # the admission that keeps it full is this oldest
-        start = window_start(window, now)
-        for member, at in tx.scan(f"window:{window.bucket}", start=start, limit=needed):
-            needed -= _admissions(member)
-            if needed <= 0:
-                return window_wait(window, held, at, now)
-        return window_wait(window, held, None, now)
-
+    # admissions the log holds in all and of its newest member. Admissions at one
+    # instant (a frozen or manual clock) share one member; the count in the window
+    # is that total less what has left it, and what has left it is trimmed at the
+    # next admission: so a step reads O(log n) plus what expired since the last
+    # one, whatever the traffic.
     def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
         """Admit one request into every window at once, or into none and return
         the seconds until all of them have room. Refused requests are not counted;
         with ``record=False`` nothing is counted either (a look, not an admission)."""
 
         def decide(tx: Tx) -> float | None:
-            waits = [
-                w for w in (self._wait(tx, window, now) for window in windows) if w is not None
-            ]
+            logs = [_WindowLog.read(tx, window, now) for window in windows]
+            waits = [w for w in (log.wait(tx) for log in logs) if w is not None]
             if waits:
                 return max(waits)
-            for window in windows if record else ():
-                self._record(tx, window, now)
+            for log in logs if record else ():
+                log.admit_one(tx)
             return None
 
         if not record:
@@ -192,22 +170,55 @@ class AccountState(StateBase):
         wait: float | None = self.backend.atomically(decide)
         return wait
 
-    @staticmethod
-    def _record(tx: Tx, window: Window, now: float) -> None:
+
+@dataclasses.dataclass(slots=True)
+class _WindowLog:
+    """One window's log as one step sees it at ``now``."""
+
+    window: Window
+    now: float
+    #: admissions inside the window
+    held: int
+    #: the log's members that have left the window
+    gone: list[tuple[str, float]]
+    #: the newest member's time and admissions (None: an empty log)
+    newest: tuple[float, int] | None
+
+    @property
+    def index(self) -> str:
+        return f"window:{self.window.bucket}"
+
+    @classmethod
+    def read(cls, tx: Tx, window: Window, now: float) -> _WindowLog:
+        total, *newest = tx.get("window", window.bucket) or (0,)
+        gone = tx.scan(f"window:{window.bucket}", upto=now - window.seconds)
+        held = max(0, total - sum(_admissions(member) for member, _ in gone))
+        return cls(window, now, held, gone, (newest[0], newest[1]) if newest else None)
+
+    def wait(self, tx: Tx) -> float | None:
+        """None when the window has room, else the seconds until it has."""
+        window, now = self.window, self.now
+        if self.held < window.limit:
+            return None
+        needed = self.held - window.limit + 1  # the admission that keeps it full is this oldest
+        for member, at in tx.scan(self.index, start=window_start(window, now), limit=needed):
+            needed -= _admissions(member)
+            if needed <= 0:
+                return window_wait(window, self.held, at, now)
+        return window_wait(window, self.held, None, now)
+
+    def admit_one(self, tx: Tx) -> None:
         """Count one admission at ``now``; what left the window leaves the log."""
-        name = f"window:{window.bucket}"
-        held, gone = AccountState._held(tx, window, now)
-        if gone:
-            tx.trim(name, now - window.seconds)
-        # an earlier admission at this instant (unless a window of 0 s let it go)
-        same = tx.scan(name, start=now, upto=now, limit=1) if window.seconds > 0 else []
+        now, seconds = self.now, self.window.seconds
+        if self.gone:
+            tx.trim(self.index, now - seconds)
         at_now = 0
-        if same:
-            tx.remove(name, same[0][0])
-            at_now = _admissions(same[0][0])
-        tx.add(name, f"{now!r}|{at_now + 1}", now)
-        tx.put("window", window.bucket, held + 1)
-        tx.add("windows", window.bucket, now)  # its last admission, for the sweep
+        if self.newest is not None and self.newest[0] == now and seconds > 0:
+            at_now = self.newest[1]  # an earlier admission at this instant: one member more
+            tx.remove(self.index, _member(now, at_now))
+        tx.add(self.index, _member(now, at_now + 1), now)
+        tx.put("window", self.window.bucket, [self.held + 1, now, at_now + 1])
+        tx.add("windows", self.window.bucket, now)  # its last admission, for the sweep
 
 
 def forget_window(tx: Tx, bucket: str) -> None:
@@ -215,6 +226,10 @@ def forget_window(tx: Tx, bucket: str) -> None:
     tx.trim(f"window:{bucket}", math.inf)
     tx.delete("window", bucket)
     tx.remove("windows", bucket)
+
+
+def _member(at: float, admissions: int) -> str:
+    return f"{at!r}|{admissions}"
 
 
 def _admissions(member: str) -> int:
