@@ -8,6 +8,7 @@ all ask this clock, so advancing it moves everything together.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 import time
@@ -34,10 +35,17 @@ def format_instant(seconds: float, precision: str = "milliseconds") -> str:
     millis = round((seconds - whole) * 1000)
     if millis == 1000 and precision != "seconds":
         whole, millis = whole + 1, 0
+    stamp = _second(int(whole))
+    return f"{stamp}Z" if precision == "seconds" else f"{stamp}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(whole: int) -> str:
+    """``2026-06-03T10:00:00`` (an answer formats up to three instants, mostly
+    within the same few seconds: each second is formatted once)."""
     t = time.gmtime(whole)  # converts the given instant; reads no clock
     date = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-    stamp = f"{date}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    return f"{stamp}Z" if precision == "seconds" else f"{stamp}.{millis:03d}Z"
+    return f"{date}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
 
 @dataclass(frozen=True)
