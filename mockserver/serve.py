@@ -177,22 +177,25 @@ def _collect(conn: Any, cfg: Any) -> bool:
     pending: bytearray = getattr(conn, "collected", None) or bytearray()
     if conn.parser is not None:
         pending[:0] = conn.parser.unreader.take_buffered()
-    closed = False
+    # a pipelined request may be here already; most others come whole in one read:
+    # stop as soon as it is whole, before a read that would block
+    closed, whole = False, bool(pending) and _whole(pending)
     conn.sock.setblocking(False)
     try:
-        while len(pending) < _COLLECT_LIMIT:
+        while not whole and len(pending) < _COLLECT_LIMIT:
             chunk = conn.sock.recv(65536)
             if not chunk:
                 closed = True
                 break
             pending += chunk
+            whole = _whole(pending)
     except (BlockingIOError, InterruptedError):
         pass
     except OSError:
         closed = True
     finally:
         conn.sock.setblocking(True)
-    if not (closed or len(pending) >= _COLLECT_LIMIT or _whole(pending)):
+    if not (closed or whole or len(pending) >= _COLLECT_LIMIT):
         conn.collected = pending
         return False
     conn.collected = None

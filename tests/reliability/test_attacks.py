@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import socket
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping
@@ -395,6 +396,43 @@ def test_stalled_clients_do_not_starve_other_requests(server_name: str, stall: s
         if t.status != 200
     ]
     assert served == PROBES, figures + "\n" + "\n".join(failed[:4])
+
+
+def _read_answer(stream: Any) -> tuple[int, Any]:
+    """One HTTP/1.1 answer with a Content-Length from a connection's byte stream."""
+    status = int(stream.readline().split()[1])
+    headers = dict(
+        line.decode().rstrip("\r\n").split(": ", 1) for line in iter(stream.readline, b"\r\n")
+    )
+    return status, json.loads(stream.read(int(headers["Content-Length"])))
+
+
+@pytest.mark.slow
+def test_pipelined_and_split_requests_on_one_connection_are_each_answered_in_order() -> None:
+    """gunicorn's threads take a request only once it is whole: requests sent
+    back to back in one write (the next one already read with the first) and a
+    request split across writes are each answered, in order, on one connection."""
+    auth = b"Authorization: " + AUTH["seedanceapi"].encode()
+    wire = [
+        b"GET /v1/status?task_id=first HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n\r\n",
+        b"GET /__admin/clock HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /v1/status?task_id=third HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n\r\n",
+    ]
+    last = b"GET /__admin/clock HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with (
+        running_server() as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock,
+    ):
+        stream = sock.makefile("rb")
+        sock.sendall(b"".join(wire))
+        answers = [_read_answer(stream) for _ in wire]  # before anything more is sent
+        sock.sendall(last[:20])
+        time.sleep(0.2)  # real time: the server holds half a request
+        sock.sendall(last[20:])
+        answers.append(_read_answer(stream))
+    assert [status for status, _ in answers] == [404, 200, 404, 200], answers
+    assert "first" in message_of(answers[0][1]), answers
+    assert "third" in message_of(answers[2][1]), answers
 
 
 # 5. range requests on media --------------------------------------------------------------------
