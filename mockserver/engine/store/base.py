@@ -82,7 +82,9 @@ class Backend(Protocol):
 
     def append_log(self, entry: dict[str, Any], keep: int) -> int:
         """Append ``entry`` to the journal under the next id and keep only the
-        newest ``keep`` (at least one); return the id."""
+        newest ``keep`` (at least one); return the id. Ids follow the order of
+        the appends and go on counting after ``clear_log``. The entry is stored
+        for every process to read (committed) when this returns."""
         ...
 
     def log(self) -> list[dict[str, Any]]:

@@ -1,12 +1,12 @@
 """The Redis backend: simulator instances on any number of hosts share one state.
 
-Each step is an optimistic transaction: every key it reads is WATCHed, its
-writes go in one MULTI/EXEC, and when another client changed a watched key in
-between, EXEC does nothing and the step runs again on fresh reads. The steps
-of one process take turns (its threads would only void each other's EXEC). Records are
-JSON strings, indexes sorted sets. Keys live under ``seedance-mock:<name>:``
-(``?prefix=<name>`` in the URL, default ``default``), so the rest of the
-database is never touched, ``clear()`` included.
+Each step is an optimistic transaction: every key it reads is WATCHed (in the
+read's round trip), its writes go in one MULTI/EXEC, and when another client
+changed a watched key in between, EXEC does nothing and the step runs again on
+fresh reads. The steps of one process take turns (its threads would only void
+each other's EXEC). Records are JSON strings, indexes sorted sets. Keys live
+under ``seedance-mock:<name>:`` (``?prefix=<name>`` in the URL, default
+``default``), so the rest of the database is never touched, ``clear()`` included.
 
 While Redis cannot be reached every call raises ServiceBusy, which every
 provider answers with its 503 and a Retry-After; redis-py reconnects on the
@@ -21,7 +21,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -80,6 +80,32 @@ def _bound(value: float, exclusive: str = "") -> str:
     return exclusive + repr(value)
 
 
+def _watched(
+    pipe: Any, watch: Sequence[str], command: Sequence[Any], options: dict[str, Any]
+) -> Any:
+    """WATCH ``watch`` and run ``command`` on the step's connection in one round
+    trip (redis-py sends a WATCH on its own first: two). A connection found
+    closed before the step watched anything (a Redis restart closes pooled
+    sockets) is tried once more, as redis-py would; once keys are watched a lost
+    connection lost them too, so the step fails (Redis is away: 503). Borrowing
+    the connection as redis-py does (``get_connection()``) needs redis-py 5.3."""
+    connection: Any = pipe.connection
+    if connection is None:
+        connection = pipe.connection = pipe.connection_pool.get_connection()
+    packed = connection.pack_commands([("WATCH", *watch), tuple(command)])
+    fresh = not pipe.watching
+    while True:
+        try:
+            connection.send_packed_command(packed)
+            pipe.parse_response(connection, "WATCH")
+            return pipe.parse_response(connection, command[0], **options)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            connection.disconnect()
+            if not (fresh and isinstance(exc, RedisConnectionError)):
+                raise
+            fresh = False
+
+
 class _RedisTx(BufferedTx):
     """Reads go to Redis at once (WATCHing what they read when ``pipe`` is a
     transaction); writes wait for ``commit``."""
@@ -89,22 +115,23 @@ class _RedisTx(BufferedTx):
         self._backend = backend
         self._pipe = pipe
 
-    def _client(self, *watch: str) -> Any:
+    def _query(self, watch: Sequence[str], *command: Any, **options: Any) -> Any:
+        """Run one read command; within a step, WATCH the keys it reads first."""
         if self._pipe is None:
-            return self._backend.client
-        self._pipe.watch(*watch)  # type: ignore[no-untyped-call]
-        return self._pipe
+            client: Any = self._backend.client
+            return client.execute_command(*command, **options)
+        return _watched(self._pipe, watch, command, options)
 
     def _load(self, table: str, key: str) -> Any | None:
         name = self._backend.record_key(table, key)
-        text = self._client(name).get(name)
+        text = self._query([name], "GET", name)
         return None if text is None else codec.load(table, text)
 
     def _load_many(self, table: str, keys: Sequence[str]) -> list[Any | None]:
         if not keys:
             return []
         names = [self._backend.record_key(table, key) for key in keys]
-        texts = self._client(*names).mget(names)
+        texts = self._query(names, "MGET", *names)
         return [None if t is None else codec.load(table, t) for t in texts]
 
     def scan(
@@ -119,16 +146,14 @@ class _RedisTx(BufferedTx):
         if limit == 0:
             return []
         name = self._backend.index_key(index)
-        client = self._client(name)
-        paging = {} if limit is None else {"start": 0, "num": limit}
+        command: list[Any]
         if newest_first:
-            found = client.zrevrangebyscore(
-                name, _bound(upto), _bound(start), withscores=True, **paging
-            )
+            command = ["ZREVRANGEBYSCORE", name, _bound(upto), _bound(start)]
         else:
-            found = client.zrangebyscore(
-                name, _bound(start), _bound(upto), withscores=True, **paging
-            )
+            command = ["ZRANGEBYSCORE", name, _bound(start), _bound(upto)]
+        if limit is not None:
+            command += ["LIMIT", 0, limit]
+        found = self._query([name], *command, "WITHSCORES", withscores=True, score_cast_func=float)
         return [(member, float(score)) for member, score in found]
 
     def firsts(self, indexes: Sequence[str]) -> list[tuple[str, float] | None]:
@@ -142,7 +167,7 @@ class _RedisTx(BufferedTx):
 
     def count(self, index: str, *, start: float = -math.inf, upto: float = math.inf) -> int:
         name = self._backend.index_key(index)
-        return int(self._client(name).zcount(name, _bound(start), _bound(upto)))
+        return int(self._query([name], "ZCOUNT", name, _bound(start), _bound(upto)))
 
     def next_number(self) -> int:
         # INCR runs at once, outside the transaction: a step run again takes a
@@ -191,6 +216,9 @@ class RedisBackend:
         # window) would only void each other's EXEC and run again. Steps of other
         # processes and hosts still meet as optimistic transactions.
         self._steps = threading.Lock()
+        self._reader = _RedisTx(self, None)  # reads write nothing, so one serves every read
+        self._journal = self.prefix + "journal-entries"  # newest last
+        self._journal_id = self.prefix + "journal-id"
 
     def record_key(self, table: str, key: str) -> str:
         return f"{self.prefix}{table}:{key}"
@@ -225,30 +253,33 @@ class RedisBackend:
 
     @_busy_while_down
     def read(self, work: Callable[[Any], T]) -> T:
-        return work(_RedisTx(self, None))
+        return work(self._reader)
 
     # the journal ---------------------------------------------------------------------------
+    # An append counts (journal-id: the newest id) and pushes in one MULTI: one round
+    # trip, nothing to WATCH, and the newest entry's id is always the count, so the
+    # others' ids follow from their places in the list.
     @_busy_while_down
     def append_log(self, entry: dict[str, Any], keep: int) -> int:
-        ident = int(self.client.incr(self.prefix + "journal-id"))
-        text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.rpush(self.prefix + "journal", f"{ident} {text}")
-            pipe.ltrim(self.prefix + "journal", -max(1, keep), -1)
-            pipe.execute()
-        return ident
+            pipe.incr(self._journal_id)
+            pipe.rpush(self._journal, codec.dump(entry))
+            pipe.ltrim(self._journal, -max(1, keep), -1)
+            ident, _, _ = pipe.execute()
+        return int(ident)
 
     @_busy_while_down
     def log(self) -> list[dict[str, Any]]:
-        kept = []
-        for item in cast("list[str]", self.client.lrange(self.prefix + "journal", 0, -1)):
-            ident, _, text = item.partition(" ")
-            kept.append({**json.loads(text), "id": int(ident)})
-        return kept
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.get(self._journal_id)
+            pipe.lrange(self._journal, 0, -1)
+            newest, texts = pipe.execute()
+        first = int(newest or 0) - len(texts) + 1
+        return [{**json.loads(text), "id": first + n} for n, text in enumerate(texts)]
 
     @_busy_while_down
     def clear_log(self) -> None:
-        self.client.delete(self.prefix + "journal")
+        self.client.delete(self._journal)
 
     # life ------------------------------------------------------------------------------------
     @_busy_while_down
