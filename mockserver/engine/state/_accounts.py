@@ -144,12 +144,14 @@ class AccountState(StateBase):
 
     # rate limits ------------------------------------------------------------------------
     # A window's log is run-length: one member per distinct admission time
-    # ("<time>|<admissions at it>", scored by the time), and a record of how many
-    # admissions the log holds in all and of its newest member. Admissions at one
-    # instant (a frozen or manual clock) share one member; the count in the window
-    # is that total less what has left it, and what has left it is trimmed at the
-    # next admission: so a step reads O(log n) plus what expired since the last
-    # one, whatever the traffic.
+    # ("<time>|<admissions at it>", scored by the time), and a record of
+    # [admissions in the log, newest time, admissions at it, oldest time].
+    # Admissions at one instant (a frozen or manual clock) share one member; the
+    # count in the window is the record's total less what has left the window
+    # (read only when the oldest time says something has), and what has left is
+    # trimmed at the next admission: so a step reads O(log n) plus what expired
+    # since the last one, whatever the traffic, and a window never used (a
+    # client's failed authentications, the usual case) costs one record read.
     def admit(self, windows: Sequence[Window], now: float, *, record: bool = True) -> float | None:
         """Admit one request into every window at once, or into none and return
         the seconds until all of them have room. Refused requests are not counted;
@@ -183,6 +185,8 @@ class _WindowLog:
     gone: list[tuple[str, float]]
     #: the newest member's time and admissions (None: an empty log)
     newest: tuple[float, int] | None
+    #: the oldest member's time (None: an empty log)
+    oldest: float | None
 
     @property
     def index(self) -> str:
@@ -190,10 +194,15 @@ class _WindowLog:
 
     @classmethod
     def read(cls, tx: Tx, window: Window, now: float) -> _WindowLog:
-        total, *newest = tx.get("window", window.bucket) or (0,)
-        gone = tx.scan(f"window:{window.bucket}", upto=now - window.seconds)
+        found = tx.get("window", window.bucket)
+        if not found:
+            return cls(window, now, 0, [], None, None)
+        total, newest_at, at_newest, oldest = found
+        gone = []
+        if oldest <= now - window.seconds:  # something has left the window
+            gone = tx.scan(f"window:{window.bucket}", upto=now - window.seconds)
         held = max(0, total - sum(_admissions(member) for member, _ in gone))
-        return cls(window, now, held, gone, (newest[0], newest[1]) if newest else None)
+        return cls(window, now, held, gone, (newest_at, at_newest), oldest)
 
     def wait(self, tx: Tx) -> float | None:
         """None when the window has room, else the seconds until it has."""
@@ -210,14 +219,17 @@ class _WindowLog:
     def admit_one(self, tx: Tx) -> None:
         """Count one admission at ``now``; what left the window leaves the log."""
         now, seconds = self.now, self.window.seconds
+        oldest = now if self.oldest is None else self.oldest
         if self.gone:
             tx.trim(self.index, now - seconds)
+            kept = tx.scan(self.index, start=window_start(self.window, now), limit=1)
+            oldest = kept[0][1] if kept else now
         at_now = 0
         if self.newest is not None and self.newest[0] == now and seconds > 0:
             at_now = self.newest[1]  # an earlier admission at this instant: one member more
             tx.remove(self.index, _member(now, at_now))
         tx.add(self.index, _member(now, at_now + 1), now)
-        tx.put("window", self.window.bucket, [self.held + 1, now, at_now + 1])
+        tx.put("window", self.window.bucket, [self.held + 1, now, at_now + 1, oldest])
         tx.add("windows", self.window.bucket, now)  # its last admission, for the sweep
 
 
