@@ -127,6 +127,11 @@ def _check_sizes(environ: dict[str, object]) -> None:
 
 
 def _body_for_journal() -> str:
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH") in (None, "", "0") and not environ.get(
+        "HTTP_TRANSFER_ENCODING"
+    ):
+        return ""  # a request without a body (RFC 9112 6.3): nothing to read
     try:
         return clip(request_body())
     except RequestEntityTooLarge:

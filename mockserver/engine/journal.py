@@ -9,6 +9,7 @@ at most about 1000 x (2 x 8 KB + 2 x 4 KB + 1 KB) = 25 MB, whatever clients send
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -61,9 +62,15 @@ def environ_headers(environ: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     """A request's headers as (name, value), read from its WSGI environ."""
     for key, value in environ.items():
         if key.startswith("HTTP_"):
-            yield key[5:].replace("_", "-").title(), str(value)
+            yield _header_name(key[5:]), str(value)
         elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            yield key.replace("_", "-").title(), str(value)
+            yield _header_name(key), str(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _header_name(key: str) -> str:
+    """``USER_AGENT`` as ``User-Agent`` (the same few names come with every request)."""
+    return key.replace("_", "-").title()
 
 
 @dataclass(frozen=True)
