@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import functools
@@ -10,39 +11,163 @@ import math
 import operator
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from sortedcontainers import SortedList
 
 from mockserver.engine.store.base import DELETED, BufferedTx, T
 
+_SCORE = operator.itemgetter(0)
+#: a chunk splits past twice this many members, and merges with a neighbour below half
+_CHUNK = 500
+
 
 class _Index:
-    """Members ordered by (score, member), and each member's score."""
+    """Members ordered by (score, member), and each member's score.
 
-    __slots__ = ("order", "scores")
+    The order is kept in chunks of two parallel lists, scores and members, with
+    each chunk's last (score, member) to find a chunk by bisection (the layout
+    of sortedcontainers' lists). A member costs a dict entry and two list slots
+    pointing at objects its records share; a sorted list of (score, member)
+    pairs also took a 56-byte tuple per member, the most of an index's memory.
+    """
+
+    __slots__ = ("_lasts", "_member_chunks", "_score_chunks", "scores")
 
     def __init__(self) -> None:
-        self.order: SortedList = SortedList()
         self.scores: dict[str, float] = {}
+        self._score_chunks: list[list[float]] = []
+        self._member_chunks: list[list[str]] = []
+        self._lasts: list[tuple[float, str]] = []
 
     def put(self, member: str, score: float) -> None:
         old = self.scores.get(member)
         if old is not None:
-            self.order.remove((old, member))
+            # the member string already stored stays: an equal one built again is let go
+            member = self._take(old, member)
         self.scores[member] = score
-        self.order.add((score, member))
+        self._insert(score, member)
 
     def drop(self, member: str) -> None:
         old = self.scores.pop(member, None)
         if old is not None:
-            self.order.remove((old, member))
+            self._take(old, member)
 
     def trim(self, upto: float) -> None:
-        for score, member in list(self.order.irange(maximum=(upto, "\U0010ffff"))):
-            del self.scores[member]
-            self.order.remove((score, member))
+        chunk, place = self._first_above(upto)
+        for members in self._member_chunks[:chunk]:
+            for member in members:
+                del self.scores[member]
+        del self._score_chunks[:chunk], self._member_chunks[:chunk], self._lasts[:chunk]
+        if place:
+            for member in self._member_chunks[0][:place]:
+                del self.scores[member]
+            del self._score_chunks[0][:place], self._member_chunks[0][:place]
+
+    def first(self) -> tuple[str, float]:
+        """The first member and its score (the backend keeps no empty index)."""
+        return self._member_chunks[0][0], self._score_chunks[0][0]
+
+    def count(self, start: float, upto: float) -> int:
+        (first, low), (end, high) = self._first_at_or_above(start), self._first_above(upto)
+        if (first, low) >= (end, high):
+            return 0
+        return sum(map(len, self._score_chunks[first:end])) - low + high
+
+    def scan(
+        self, start: float, upto: float, limit: int | None, newest_first: bool
+    ) -> list[tuple[str, float]]:
+        (first, low), (end, high) = self._first_at_or_above(start), self._first_above(upto)
+        found: list[tuple[str, float]] = []
+        chunks = range(first, end + 1 if high else end)
+        for chunk in reversed(chunks) if newest_first else chunks:
+            if len(found) == limit:
+                break
+            scores, members = self._score_chunks[chunk], self._member_chunks[chunk]
+            lo = low if chunk == first else 0
+            hi = high if chunk == end else len(scores)
+            room = hi - lo if limit is None else limit - len(found)
+            # zip without strict=: the lists are parallel, and the keyword alone
+            # costs a fifth of a short scan (several run in every request)
+            if newest_first:
+                lo = max(lo, hi - room)
+                found += zip(reversed(members[lo:hi]), reversed(scores[lo:hi]))  # noqa: B905
+            else:
+                hi = min(hi, lo + room)
+                found += zip(members[lo:hi], scores[lo:hi])  # noqa: B905
+        return found
+
+    def _first_at_or_above(self, score: float) -> tuple[int, int]:
+        """The place (chunk, offset) of the first member scored ``score`` or more."""
+        chunk = bisect.bisect_left(self._lasts, score, key=_SCORE)
+        if chunk == len(self._lasts):
+            return chunk, 0
+        return chunk, bisect.bisect_left(self._score_chunks[chunk], score)
+
+    def _first_above(self, score: float) -> tuple[int, int]:
+        """The place (chunk, offset) of the first member scored above ``score``."""
+        chunk = bisect.bisect_right(self._lasts, score, key=_SCORE)
+        if chunk == len(self._lasts):
+            return chunk, 0
+        return chunk, bisect.bisect_right(self._score_chunks[chunk], score)
+
+    def _find(self, score: float, member: str) -> tuple[int, int]:
+        """The place (chunk, offset) where (score, member) is or would go, short
+        of the end (some chunk's last is at least that pair)."""
+        chunk = bisect.bisect_left(self._lasts, (score, member))
+        scores = self._score_chunks[chunk]
+        place = bisect.bisect_left(scores, score)
+        if scores[place] == score:  # a tie: ordered by member
+            high = bisect.bisect_right(scores, score, place)
+            place = bisect.bisect_left(self._member_chunks[chunk], member, place, high)
+        return chunk, place
+
+    def _insert(self, score: float, member: str) -> None:
+        last = (score, member)
+        if self._lasts and last < self._lasts[-1]:
+            chunk, place = self._find(score, member)
+            self._score_chunks[chunk].insert(place, score)
+            self._member_chunks[chunk].insert(place, member)
+        else:  # after every other member: the common case (scores that only grow)
+            if not self._lasts:
+                self._score_chunks.append([])
+                self._member_chunks.append([])
+                self._lasts.append(last)
+            chunk = len(self._lasts) - 1
+            self._score_chunks[chunk].append(score)
+            self._member_chunks[chunk].append(member)
+            self._lasts[chunk] = last
+        if len(self._score_chunks[chunk]) > 2 * _CHUNK:
+            self._split(chunk)
+
+    def _take(self, score: float, member: str) -> str:
+        """Take (score, member) out of the order; returns the member as stored."""
+        chunk, place = self._find(score, member)
+        scores, members = self._score_chunks[chunk], self._member_chunks[chunk]
+        stored = members.pop(place)
+        del scores[place]
+        if not scores:
+            del self._score_chunks[chunk], self._member_chunks[chunk], self._lasts[chunk]
+            return stored
+        if place == len(scores):
+            self._lasts[chunk] = (scores[-1], members[-1])
+        if len(scores) < _CHUNK // 2 and len(self._lasts) > 1:
+            self._merge(max(chunk - 1, 0))
+        return stored
+
+    def _split(self, chunk: int) -> None:
+        """Cut a long chunk in two (slices: lists that hold no spare room)."""
+        scores, members = self._score_chunks[chunk], self._member_chunks[chunk]
+        self._score_chunks[chunk : chunk + 1] = scores[:_CHUNK], scores[_CHUNK:]
+        self._member_chunks[chunk : chunk + 1] = members[:_CHUNK], members[_CHUNK:]
+        self._lasts.insert(chunk, (scores[_CHUNK - 1], members[_CHUNK - 1]))
+
+    def _merge(self, chunk: int) -> None:
+        """Join a chunk and the next one (split again if that makes it too long)."""
+        self._score_chunks[chunk].extend(self._score_chunks.pop(chunk + 1))
+        self._member_chunks[chunk].extend(self._member_chunks.pop(chunk + 1))
+        del self._lasts[chunk]
+        if len(self._score_chunks[chunk]) > 2 * _CHUNK:
+            self._split(chunk)
 
 
 @functools.cache
@@ -85,15 +210,15 @@ class _MemoryTx(BufferedTx):
         found = self._backend.indexes.get(index)
         if found is None or limit == 0:
             return []
-        chosen = found.order.irange((start, ""), (upto, "\U0010ffff"), reverse=newest_first)
-        return [(member, score) for score, member in itertools.islice(chosen, limit)]
+        return found.scan(start, upto, limit, newest_first)
+
+    def firsts(self, indexes: Sequence[str]) -> list[tuple[str, float] | None]:
+        found = [self._backend.indexes.get(index) for index in indexes]
+        return [None if index is None else index.first() for index in found]
 
     def count(self, index: str, *, start: float = -math.inf, upto: float = math.inf) -> int:
         found = self._backend.indexes.get(index)
-        if found is None:
-            return 0
-        order = found.order
-        return int(order.bisect_right((upto, "\U0010ffff")) - order.bisect_left((start, "")))
+        return 0 if found is None else found.count(start, upto)
 
     def next_number(self) -> int:
         return next(self._backend.numbers)
