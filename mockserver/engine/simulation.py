@@ -125,19 +125,25 @@ class Submission:
     replayed: bool
 
 
+#: the longest string value of a task's params that is interned
+_INTERNED = 4096
+
+
 def _compact(params: dict[str, Any]) -> dict[str, Any]:
     """The request's params as a task keeps them, in about half a dict's memory.
 
-    Short values are interned: thousands of tasks then share one "standard",
-    one "16:9"... And the dict is the ``__dict__`` of an instance of a class
-    made for these keys, which CPython keeps as values only, sharing the keys
-    with every other such dict (160 bytes for nine keys where a dict of its own
-    takes 272). A key an instance attribute cannot be (``__dict__``...) gets a
-    plain dict.
+    String values up to 4 KiB are interned: thousands of tasks then share one
+    "standard", one "16:9", and the prompt a test suite or a load test sends
+    again and again (a prompt sent once costs a slot in the interpreter's table
+    of interned strings while its task lives). And the dict is the ``__dict__``
+    of an instance of a class made for these keys, which CPython keeps as
+    values only, sharing the keys with every other such dict (160 bytes for
+    nine keys where a dict of its own takes 272). A key an instance attribute
+    cannot be (``__dict__``...) gets a plain dict.
     """
     keys = tuple(params)
     values = [
-        sys.intern(value) if isinstance(value, str) and len(value) <= 64 else value
+        sys.intern(value) if isinstance(value, str) and len(value) <= _INTERNED else value
         for value in params.values()
     ]
     if any(key.startswith("__") for key in keys):

@@ -167,6 +167,6 @@ class StateBase:
         """Append a ledger entry (the account record is written by the caller)."""
         seq = tx.next_number()
         name = acct(entry.provider, entry.account_id)
-        key = f"{name}#{seq:016d}"
+        key = str(seq)  # unique: numbers are never reused (the account's index names it)
         tx.put("ledger", key, entry)
         tx.add(f"ledger:{name}", key, seq)
