@@ -6,8 +6,10 @@ takes several times longer and the tail latency explodes. The gate lets one
 request run at a time, and a request that waits (an injected latency fault, a
 create latency of the observed profile, a first render of a large video, the
 webhooks of a clock advance) opens the gate while it waits, so the worker's
-other threads serve everyone else meanwhile. Without ``serialize`` (gunicorn,
-in-process) the gate is never closed and ``waiting`` costs nothing.
+other threads serve everyone else meanwhile. granian's threads always pass the
+gate, gunicorn's on an SQLite store (serve.build_app says why); elsewhere
+(gunicorn on another store, in-process) it is never closed and ``waiting``
+costs nothing.
 """
 
 from __future__ import annotations

@@ -579,6 +579,14 @@ def test_threads_limits_concurrent_requests(flags: Client, realtime: Client) -> 
     assert three_slow_requests(realtime) < 0.9  # default 8 threads: side by side
 
 
+def test_on_a_sqlite_store_a_latency_fault_still_delays_no_other_request(tmp_path: Path) -> None:
+    """On SQLite the threads take turns in the app (serve.build_app); a request
+    held by a latency fault lets the others by while it waits."""
+    store = f"sqlite:{tmp_path / 'state.db'}"
+    with running_server("--clock", "manual", "--store", store) as server:
+        assert three_slow_requests(Client(server).reset()) < 0.9
+
+
 # environment variables ------------------------------------------------------------------------
 
 
