@@ -297,6 +297,15 @@ def test_admissions_at_one_instant_share_one_log_entry(store: Store) -> None:
     assert admit(store, "b", T0 + 60, limit=1000) is None  # all of them left together
 
 
+def test_a_window_log_kept_from_before_run_lengths_still_admits(store: Store) -> None:
+    """A store written by an earlier version holds one member per admission,
+    "<time>:<random>", and no record of the total: it is read, and expires, as
+    admissions of one each."""
+    store.backend.atomically(lambda tx: tx.add("window:b", f"{T0!r}:3f2a9c1d0b7e", T0))
+    assert [admit(store, "b", T0 + s, limit=2) for s in (1, 2)] == [None, None]
+    assert admit(store, "b", T0 + 61) is None  # the old member left the window, unread
+
+
 def test_idle_windows_are_forgotten_by_expire(store: Store) -> None:
     admit(store, "b", T0, limit=1)
     store.expire(T0 + 3600)

@@ -245,5 +245,7 @@ def _member(at: float, admissions: int) -> str:
 
 
 def _admissions(member: str) -> int:
-    """How many admissions a window log's member stands for."""
-    return int(member.rpartition("|")[2] or 1)
+    """How many admissions a window log's member stands for (one for a member
+    written before logs were run-length, "<time>:<random>", in a kept store)."""
+    _, run_length, count = member.rpartition("|")
+    return int(count) if run_length else 1
