@@ -14,6 +14,7 @@ from mockserver.app import create_app
 from mockserver.config import Config
 from mockserver.providers.context import EXTENSION
 from mockserver.runtime import Runtime
+from tests.settings import simulator_config
 
 settings.register_profile(
     "default",
@@ -33,12 +34,10 @@ settings.load_profile(
 # manual clock that starts at the document's example instant, with no
 # background thread (tests move time with runtime.clock.advance).
 
-EXAMPLE_START = "2026-06-03T10:00:00Z"
-
 
 @pytest.fixture
 def config() -> Config:
-    return Config(clock="manual", seed=1234, background=False, clock_start=EXAMPLE_START)
+    return simulator_config()
 
 
 @pytest.fixture

@@ -7,24 +7,13 @@ from typing import Any
 
 from werkzeug.test import TestResponse
 
-from mockserver.config import Config
 from mockserver.runtime import Runtime
 from mockserver.spec import load_provider
+from tests.settings import EXAMPLE_START
 
 PROVIDER = "seedanceapi"
-START = "2026-06-03T10:00:00Z"
+START = EXAMPLE_START
 SPEC = load_provider(PROVIDER)
-
-
-def config_with(**changes: Any) -> Config:
-    """The conftest settings (manual clock, seed 1234, no thread) with ``changes``."""
-    base: dict[str, Any] = {
-        "clock": "manual",
-        "seed": 1234,
-        "background": False,
-        "clock_start": START,
-    }
-    return Config(**{**base, **changes})
 
 
 def balance(runtime: Runtime, account: str = "demo") -> int:

@@ -32,6 +32,8 @@ from mockserver.engine.clock import format_instant, parse_instant
 from mockserver.engine.model import ClaimPolicy, IdempotencyScope
 from mockserver.engine.simulation import fingerprint
 from mockserver.runtime import Runtime
+from tests.settings import EXAMPLE_START
+from tests.settings import simulator_config as base_config
 
 T = TypeVar("T")
 
@@ -39,7 +41,7 @@ P = "seedance2ai"
 SUBMIT = "/api/v1/video/seedance2"
 TASKS = "/api/v1/tasks"
 DEMO_KEY = "sk_live_demo"
-START_TEXT = "2026-06-03T10:00:00Z"
+START_TEXT = EXAMPLE_START
 START = parse_instant(START_TEXT)
 DAY = 86400
 
@@ -75,16 +77,6 @@ class _Fresh(enum.Enum):
 
 
 FRESH = _Fresh.KEY
-
-
-def base_config(**changes: Any) -> Config:
-    settings: dict[str, Any] = {
-        "clock": "manual",
-        "seed": 1234,
-        "background": False,
-        "clock_start": START_TEXT,
-    }
-    return Config(**{**settings, **changes})
 
 
 # requests -----------------------------------------------------------------------

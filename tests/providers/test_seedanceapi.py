@@ -23,12 +23,12 @@ from mockserver.spec import load_provider
 from tests.providers.seedanceapi_helpers import (
     PROVIDER,
     balance,
-    config_with,
     tasks_of,
 )
 from tests.providers.seedanceapi_helpers import (
     assert_error as assert_body_error,
 )
+from tests.settings import simulator_config as config_with
 
 KEY = "sa_demo_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -35,10 +35,10 @@ from tests.providers.seedanceapi_helpers import (
     PROVIDER,
     assert_error,
     balance,
-    config_with,
     tasks_of,
 )
 from tests.server import Receiver, running_server
+from tests.settings import simulator_config as config_with
 
 KEY = "sa_demo_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
