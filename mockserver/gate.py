@@ -10,6 +10,10 @@ other threads serve everyone else meanwhile. granian's threads always pass the
 gate, gunicorn's on an SQLite store (serve.build_app says why); elsewhere
 (gunicorn on another store, in-process) it is never closed and ``waiting``
 costs nothing.
+
+A server that runs requests on its event loop's own thread (gunicorn's
+EnvelopeWorker) registers a hand-over with ``on_wait``: a request about to wait
+calls it first, so the loop goes on in another thread while this one waits.
 """
 
 from __future__ import annotations
@@ -20,6 +24,21 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: what a request about to wait calls first (see on_wait): at most one per process
+_HAND_OVER: list[Callable[[], None]] = []
+
+
+def on_wait(hand_over: Callable[[], None] | None) -> None:
+    """Have every request of this process call ``hand_over`` before it waits
+    (a server's worker sets it once; None removes it)."""
+    _HAND_OVER[:] = [hand_over] if hand_over is not None else []
+
+
+def before_waiting() -> None:
+    """Tell the server that the current request is about to wait."""
+    for hand_over in _HAND_OVER:
+        hand_over()
 
 
 class Gate:
@@ -43,6 +62,7 @@ class Gate:
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
         """Open the gate while the current request waits for something."""
+        before_waiting()
         if not getattr(self._holder, "inside", False):
             yield
             return

@@ -1,13 +1,15 @@
 """Serving a simulator with a production WSGI server: gunicorn (the default) or granian.
 
-gunicorn's threaded workers are the default, through EnvelopeWorker: a request
-reaches a thread only once it has arrived whole (the worker's event loop
-collects the bytes), so no number of slow or idle clients holds up anyone
-else; a request held by an injected latency fault or a first render ties up one
-of 8 threads, not the worker; a dropped-connection fault really closes the
-socket; and requests too broken to parse are answered in the owning provider's
-JSON envelope. On an SQLite store the threads take turns in the app behind the
-runtime's gate, as granian's do (build_app says why).
+gunicorn is the default, through EnvelopeWorker, a threaded worker that serves
+each request on its event loop's thread once the request has arrived whole (the
+loop collects the bytes without blocking), so no number of slow or idle clients
+holds up anyone else. A request that waits (a latency fault, a first render, a
+client not reading its answer) hands the loop to another of the worker's 8
+threads first, so it ties up one thread, not the worker; a dropped-connection
+fault really closes the socket; and requests too broken to parse are answered
+in the owning provider's JSON envelope. On an SQLite store the threads take
+turns in the app behind the runtime's gate, as granian's do (build_app says
+why).
 
 granian (``--server granian``, Rust) serves several times the requests per
 second (tests/benchmarks). Its 4 request threads per worker take turns behind
@@ -27,12 +29,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import re
+import selectors
 import socket
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TextIO
@@ -43,8 +48,9 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as http_errors
 from gunicorn.http import message as gunicorn_message
 from gunicorn.util import write_nonblock
-from gunicorn.workers.gthread import _DEFER, ThreadWorker
+from gunicorn.workers.gthread import _DEFER, STOP_KEEPALIVE_LINGER, ThreadWorker
 
+from mockserver import gate
 from mockserver.config import Config
 from mockserver.engine.errors import InternalError, InvalidRequest
 from mockserver.engine.store import is_shared
@@ -59,12 +65,10 @@ class RefusedToStart(Exception):
 
 
 SERVERS = ("gunicorn", "granian")
-#: request threads per worker when --threads is not given: a request in flight
-#: holds a thread (a latency fault, a first render), so gunicorn needs several,
-#: but threads that all want the CPU only contend for the GIL: at 32 connections
-#: 8 threads served 5-50 % more than 16 with a lower p99 (2026-12-02, quick A/B
-#: runs of wrk on 2 cores; 4 threads: within noise of 8). granian's 4 take turns
-#: behind the gate (gate.py).
+#: request threads per worker when --threads is not given: a request that waits
+#: (a latency fault, a first render) holds a thread, so gunicorn keeps several,
+#: though one serves everything that does not wait (EnvelopeWorker). granian's 4
+#: take turns behind the gate (gate.py).
 DEFAULT_THREADS = {"gunicorn": 8, "granian": 4}
 #: how long gunicorn waits on a client that stopped sending its request (or reading
 #: the answer) before it closes the connection; the wait holds no thread
@@ -231,6 +235,42 @@ class _BoundedSocket(socket.socket):
         else:
             super().setblocking(False)
 
+    # A request served on the event loop's thread must not wait on its client with
+    # the loop: a read or write that would block hands the loop over first.
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        if self.gettimeout() != 0.0 and _serving_on_loop():
+            with _nonblocking(self), contextlib.suppress(BlockingIOError, InterruptedError):
+                return super().recv(size, flags)
+            gate.before_waiting()
+        return super().recv(size, flags)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        if self.gettimeout() != 0.0 and _serving_on_loop():
+            view = memoryview(data).cast("B")
+            with _nonblocking(self), contextlib.suppress(BlockingIOError, InterruptedError):
+                while view:
+                    view = view[self.send(view, flags) :]
+            if not view:
+                return
+            gate.before_waiting()
+            data = view
+        super().sendall(data, flags)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        gate.before_waiting()  # a file (a video) may take long to send
+        return super().sendfile(file, offset, count)
+
+
+@contextlib.contextmanager
+def _nonblocking(sock: socket.socket) -> Iterator[None]:
+    timeout = sock.gettimeout()
+    socket.socket.settimeout(sock, 0.0)
+    try:
+        yield
+    finally:
+        socket.socket.settimeout(sock, timeout)
+
 
 #: the target of the request line this thread parsed last (see _remember_targets)
 _TARGETS = threading.local()
@@ -253,18 +293,178 @@ def _remember_targets() -> None:
     gunicorn_message.Request.parse_request_line = parse_request_line
 
 
+class _Done:
+    """A finished request, in the shape gunicorn's finish_request takes (a future's)."""
+
+    __slots__ = ("_error", "_value")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self._value, self._error = value, error
+
+    def cancelled(self) -> bool:
+        return False
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+#: this process's worker (gunicorn runs one per process)
+_WORKER: list[EnvelopeWorker] = []
+
+
+def _serving_on_loop() -> bool:
+    return bool(_WORKER) and _WORKER[0].serving == threading.get_ident()
+
+
 class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
-    """gunicorn's threaded worker, answering requests it cannot even parse (a NUL
-    in a header, a broken request line, bad chunking, an unknown transfer coding)
-    in the owning provider's JSON envelope instead of gunicorn's HTML page."""
+    """gunicorn's threaded worker, serving each request on the event loop's own
+    thread, and answering requests it cannot even parse (a NUL in a header, a
+    broken request line, bad chunking, an unknown transfer coding) in the
+    owning provider's JSON envelope instead of gunicorn's HTML page.
+
+    The loop reads what clients send without blocking and serves a request once
+    it has arrived whole, right there, with no hand-off to a pool thread and
+    back (which cost gthread more CPU than the simulator's own work, and the
+    hand-offs' waits for the GIL made its tail). A request about to wait (an
+    injected latency fault, a first render, webhooks, a client that does not
+    read its answer) first hands the loop over (gate.before_waiting): another of
+    the worker's --threads threads takes it, and the waiting request gives its
+    connection back to the loop when done, as gthread's threads do. So a
+    waiting request holds one of the --threads, never the worker; with all of
+    them waiting, the loop waits for one, as gthread's requests wait for a
+    thread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the thread running the event loop now (None: the next free thread takes it)
+        self.leader: int | None = None
+        #: the thread serving a request on the loop's thread, until it hands the loop over
+        self.serving: int | None = None
+        self._inline = False  # whether the event being dispatched may be served here
+        self._turns = threading.Condition()
 
     def init_process(self) -> None:
         _remember_targets()
+        _WORKER[:] = [self]
+        gate.on_wait(self.hand_over)
         super().init_process()
+
+    def run(self) -> None:
+        self.poller.register(
+            self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks
+        )
+        self.set_accept_enabled(True)
+        for number in range(1, self.cfg.threads):
+            threading.Thread(target=self._follow, name=f"request-{number}", daemon=True).start()
+        self._follow()
+        with self._turns:  # the others have stopped leading: the loop is this thread's again
+            while self.leader is not None:
+                self._turns.wait()
+            self.leader = threading.get_ident()
+        self._stop()
+
+    def _follow(self) -> None:
+        """One of the worker's --threads threads: it runs the event loop when no
+        other does, and serves requests on it, until the worker stops."""
+        me = threading.get_ident()
+        while True:
+            with self._turns:
+                while self.leader is not None and self.alive:
+                    self._turns.wait()
+                if not self.alive:
+                    return
+                self.leader = me
+            while self.alive and self.leader == me:
+                self._turn(me)
+            with self._turns:
+                if self.leader == me:  # the worker is stopping
+                    self.leader = None
+                    self._turns.notify_all()
+                    return
+
+    def hand_over(self) -> None:
+        """The request served on the loop's thread is about to wait: a free thread
+        takes the loop (when all --threads are busy, the loop waits for one, as
+        gthread's requests wait for a thread). A no-op anywhere else."""
+        me = threading.get_ident()
+        if self.serving != me or self.leader != me:
+            return
+        self.serving = None
+        with self._turns:
+            self.leader = None
+            self._turns.notify()
+
+    def _turn(self, me: int) -> None:
+        """One turn of gthread's loop, stopping as soon as this thread lost it."""
+        self.notify()
+        can_accept = self.nr_conns < self.worker_connections
+        if can_accept != self._accepting:
+            self.set_accept_enabled(can_accept)
+        try:
+            events = self.poller.select(1.0)
+        except InterruptedError:
+            events = []
+        for key, _ in events:
+            callback = key.data
+            self._inline = callback != self.method_queue.run_callbacks
+            try:
+                callback(key.fileobj)
+            finally:
+                self._inline = False
+            if self.leader != me:
+                return
+        if not self.is_parent_alive():
+            self.alive = False
+        self.murder_keepalived()
+        self.murder_pending()
+
+    def _stop(self) -> None:
+        """gthread's graceful stop: finish what is in flight, on the pool."""
+        self.set_accept_enabled(False)
+        self._cap_keepalive(time.monotonic() + STOP_KEEPALIVE_LINGER)
+        graceful_timeout = time.monotonic() + self.cfg.graceful_timeout
+        while self.nr_conns > 0 and time.monotonic() <= graceful_timeout:
+            self.notify()
+            timeout = 1.0
+            if self.keepalived_conns:
+                timeout = min(timeout, max(self.keepalived_conns[0].timeout - time.monotonic(), 0))
+            self.wait_for_and_dispatch_events(timeout=timeout)
+            self.murder_keepalived()
+            self.murder_pending()
+        self.murder_keepalived(force=True)
+        self.tpool.shutdown(wait=False)
+        self.poller.close()
+        self.method_queue.close()
+        for listener in self.sockets:
+            listener.close()
+
+    def enqueue_req(self, conn: Any) -> None:
+        """Serve ``conn`` here when the loop is dispatching a socket event and the
+        worker is not stopping; else on the pool, as gthread does."""
+        me = threading.get_ident()
+        if not (self._inline and self.alive and self.leader == me):
+            super().enqueue_req(conn)
+            return
+        self._inline = False  # a second request from the same event goes to the pool
+        self.serving = me
+        try:
+            done = _Done(self.handle(conn))
+        except BaseException as exc:  # gthread's futures carry it to finish_request
+            done = _Done(error=exc)
+        finally:
+            if self.serving == me:
+                self.serving = None
+        if self.leader == me:
+            self.finish_request(conn, done)
+        else:  # it waited: the loop went on elsewhere, give it the connection back
+            self.method_queue.defer(self.finish_request, conn, done)
 
     def handle(self, conn: Any) -> Any:
         """Serve ``conn`` once its request has arrived whole; until then hand it
-        back to the event loop (gunicorn's defer), so a thread never waits on a
+        back to the event loop (gunicorn's defer), so no thread waits on a
         client. gunicorn closes a deferred connection silent for its keepalive."""
         if type(conn.sock) is socket.socket:
             conn.sock.__class__ = _BoundedSocket
@@ -387,7 +587,9 @@ def _serve_gunicorn(options: ServeOptions, config: Config, out: TextIO) -> None:
         "graceful_timeout": 5,
         # how long a connection may stay silent, between requests or inside one
         "keepalive": 5,
-        "timeout": 120,
+        # A worker's heartbeat is its event loop, which pauses while every request
+        # thread waits (serve.EnvelopeWorker): outlast the longest latency fault.
+        "timeout": 660,
         # Generous server ceilings (0 = gunicorn's 1 MB maximum line): the app
         # refuses anything over its own 8 KB limits in the provider's envelope.
         "limit_request_line": 0,
@@ -414,6 +616,11 @@ def build_app(config: Config, threads: int = 1) -> Flask:
     from mockserver.app import create_app
 
     app = create_app(config)
+    # What start-up built (specs, validators, the app) lives as long as the worker:
+    # out of the collector's sight, a full collection scans only the tasks and
+    # whatever requests left (in-process, 30,000 submits: the longest pause
+    # 134 -> 48 ms, collection time per request halved)
+    gc.freeze()
     if threads > 1:
         app.wsgi_app = app.extensions[EXTENSION].gate.serialize(app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -398,6 +398,39 @@ def test_stalled_clients_do_not_starve_other_requests(server_name: str, stall: s
     assert served == PROBES, figures + "\n" + "\n".join(failed[:4])
 
 
+@pytest.mark.slow
+def test_a_client_that_does_not_read_its_answer_holds_up_no_other_request() -> None:
+    """gunicorn serves a request on its event loop's thread (serve.EnvelopeWorker):
+    an answer too big for the socket's buffers, to a client that reads nothing,
+    must move the loop to another thread instead of stopping it until the write
+    times out (10 s)."""
+    with running_server("--clock", "manual") as server:
+        big = {"prompt": "x" * 60_000}  # refused, but journaled: the journal answer grows
+        for _ in range(60):
+            requests.post(
+                server.url("/v1/generate"),
+                headers={"Authorization": AUTH["seedanceapi"]},
+                json=big,
+                timeout=TIMEOUT,
+            )
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
+        reader.connect(("127.0.0.1", server.port))
+        try:
+            for _ in range(12):  # one at a time: each is read once the answer before is out
+                reader.sendall(b"GET /__admin/journal?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+                time.sleep(0.05)  # real time: the server writes the answer, or is stuck on it
+            calls: list[tuple[str, Mapping[str, str]]] = [(server.url("/__admin/clock"), {})] * 5
+            timed = timed_gets(calls, PROBE_TIMEOUT)
+            unread = len(reader.recv(1 << 20, socket.MSG_PEEK))
+        finally:
+            reader.close()
+    worst = max(t.seconds for t in timed)
+    assert all(t.status == 200 for t in timed), [(t.status, t.error) for t in timed]
+    assert worst < 1.0, f"a probe waited {worst:.2f} s behind the unread answer"
+    assert unread < 400_000, f"the answers ({unread} B) fit: nothing was held up"
+
+
 def _read_answer(stream: Any) -> tuple[int, Any]:
     """One HTTP/1.1 answer with a Content-Length from a connection's byte stream."""
     status = int(stream.readline().split()[1])
