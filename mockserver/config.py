@@ -163,7 +163,8 @@ class Config:
     store: str = setting(
         "memory",
         "where state lives: memory (one process), sqlite:PATH (workers on one host; survives "
-        "restarts) or redis://HOST:PORT/DB (several hosts)",
+        "restarts and killed workers; add ?synchronous=normal or =full to survive an operating "
+        "system crash too, more slowly) or redis://HOST:PORT/DB (several hosts)",
     )
     auth_failure_limit: int = setting(
         60,

@@ -5,7 +5,8 @@ from mockserver.engine.store.memory import MemoryBackend
 
 
 def open_backend(url: str) -> Backend:
-    """The backend a ``--store`` value names: ``memory``, ``sqlite:PATH`` or
+    """The backend a ``--store`` value names: ``memory``, ``sqlite:PATH`` (with
+    ``?synchronous=off|normal|full`` after it, see store/sqlite.py) or
     ``redis://HOST:PORT/DB``."""
     if url == "memory":
         return MemoryBackend()
@@ -13,9 +14,12 @@ def open_backend(url: str) -> Backend:
         from mockserver.engine.store.sqlite import SQLiteBackend
 
         path = url.removeprefix("sqlite:").removeprefix("//")
+        path, asked, synchronous = path.rpartition("?synchronous=")
+        if not asked:
+            path, synchronous = synchronous, "off"
         if not path:
             raise ValueError("sqlite store needs a path: sqlite:PATH")
-        return SQLiteBackend(path)
+        return SQLiteBackend(path, synchronous.lower())
     if url.startswith(("redis://", "rediss://", "unix://")):
         from mockserver.engine.store.redis import RedisBackend
 

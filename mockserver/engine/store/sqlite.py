@@ -4,6 +4,14 @@ state that survives a restart.
 Every step is one ``BEGIN IMMEDIATE`` transaction, so SQLite's write lock
 serializes steps across processes; WAL mode lets readers go on meanwhile.
 Records are JSON text in one table, indexes rows of another.
+
+A commit is handed to the operating system, not synced to the disk
+(``synchronous`` OFF, the default; DECISIONS C20): a process that dies, even by
+SIGKILL, loses nothing it committed, and a restart carries on. Only an operating
+system crash or a power cut can lose the last steps or damage the file, which
+``sqlite:PATH?synchronous=normal`` (synced at each checkpoint) or ``=full`` (at
+each commit) rule out at a cost: each POST takes four commits, and with
+``normal`` a POST took 968 µs against 660 µs in-process.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, data T
 
 #: how long a connection waits for other processes' locks
 LOCK_WAIT_SECONDS = 30.0
+#: SQLite's ``synchronous`` settings a store may ask for (see the module's docstring)
+SYNCHRONOUS = ("off", "normal", "full")
 
 
 def _use_wal(db: sqlite3.Connection) -> None:
@@ -143,8 +153,13 @@ class SQLiteBackend:
 
     shared = True
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, synchronous: str = "off") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(
+                f"sqlite:PATH?synchronous= takes {', '.join(SYNCHRONOUS)}, not {synchronous!r}"
+            )
         self.path = str(path)
+        self.synchronous = synchronous
         self._local = threading.local()
         # Writers queue on a lock rather than on SQLite's busy handler, which
         # polls with sleeps of up to 100 ms: this process's threads on a mutex,
@@ -168,7 +183,7 @@ class SQLiteBackend:
                 check_same_thread=False,
             )
             _use_wal(db)
-            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             db.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
             reader = self._local.reader = _SQLiteTx(db)
         return reader
