@@ -107,7 +107,7 @@ def sim_flags(ctx: Context, store_url: str, empty_windows: bool = False) -> list
 
 
 def _gunicorn(port: int, workers: int, worker_class: str, app: str) -> list[str]:
-    """gunicorn with the settings of mockserver/serve.py (gthread: its EnvelopeWorker)."""
+    """gunicorn with the settings of mockserver/serve.py (GTHREAD: its EnvelopeWorker)."""
     argv = [str(VENV_BIN / "gunicorn"), "-w", str(workers)]
     if worker_class == "gthread":
         argv += ["-k", "mockserver.serve.EnvelopeWorker", "--threads", str(GUNICORN_THREADS)]

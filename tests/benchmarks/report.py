@@ -13,7 +13,7 @@ from growth import Growth
 from isolation import LatencyCheck, SlowClientsCheck
 
 #: the serving options: how a WSGI app is served (see run.py for the command lines)
-GTHREAD = "gunicorn gthread"  # seedance-mock serve: EnvelopeWorker, 8 threads
+GTHREAD = "gunicorn"  # seedance-mock serve: EnvelopeWorker (requests on its loop, 8 threads)
 GRANIAN = "granian"  # seedance-mock serve --server granian: 4 threads behind the gate
 GRANIAN1 = "granian --threads 1"
 SYNC = "gunicorn sync"
@@ -21,7 +21,7 @@ WAITRESS = "waitress"
 
 #: how a simulator row names its serving option
 SIMULATOR_LABEL = {
-    GTHREAD: "seedance-mock serve (gunicorn gthread)",
+    GTHREAD: "seedance-mock serve (gunicorn)",
     GRANIAN: "seedance-mock serve --server granian (4 threads)",
     GRANIAN1: "seedance-mock serve --server granian --threads 1",
     SYNC: "gunicorn sync",
@@ -32,7 +32,7 @@ EMPTY_CONFIG = "limiter log kept empty"
 EMPTY_LABEL = " · limiter log kept empty"
 #: how a target names a serving option
 SHORT_LABEL = {
-    GTHREAD: "serve (gunicorn gthread)",
+    GTHREAD: "serve (gunicorn)",
     GRANIAN: "serve --server granian",
     GRANIAN1: "serve --server granian --threads 1",
     SYNC: "gunicorn sync",
@@ -40,7 +40,7 @@ SHORT_LABEL = {
 }
 #: how a bare or one-route Flask row names the same server
 SERVER_LABEL = {
-    GTHREAD: "gunicorn gthread (EnvelopeWorker, 8 threads)",
+    GTHREAD: "gunicorn (EnvelopeWorker, 8 threads)",
     GRANIAN: "granian (4 threads behind a gate)",
     GRANIAN1: "granian (1 thread)",
     SYNC: "gunicorn sync",
@@ -127,7 +127,7 @@ class Results:
 
     @property
     def default(self) -> Row | None:
-        """The simulator as users run it: ``seedance-mock serve`` (gunicorn gthread, memory)."""
+        """The simulator as users run it: ``seedance-mock serve`` (gunicorn, memory)."""
         return self.simulator(GTHREAD)
 
     @property

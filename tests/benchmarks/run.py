@@ -6,8 +6,8 @@ Markdown table, the ratios and every target of the "Speed" issue marked met or
 not met (also written to tests/benchmarks/last-run.md). See tests/benchmarks/README.md.
 
 Rows:
-- the simulator on each serving option (``seedance-mock serve``: gunicorn gthread
-  with EnvelopeWorker, as users run it; ``--server granian`` with its 4 threads
+- the simulator on each serving option (``seedance-mock serve``: gunicorn with
+  its EnvelopeWorker, as users run it; ``--server granian`` with its 4 threads
   and with ``--threads 1``; gunicorn sync workers; waitress), on the memory
   store, each also checked for a latency fault or slow clients holding up
   others; and on the sqlite and redis stores with 1 and 2 workers;
