@@ -336,6 +336,22 @@ def test_sigterm_stops_the_server_cleanly() -> None:
             requests.get(server.url("/__admin/clock"), timeout=TIMEOUT)
 
 
+def test_sigterm_while_requests_wait_answers_them_then_stops() -> None:
+    """Requests held by a latency fault hold the threads the worker's event loop
+    was handed to (serve.EnvelopeWorker): a SIGTERM meanwhile still answers them
+    and then stops the server."""
+    with running_server("--host", "127.0.0.1") as server:
+        client = Client(server).reset()
+        slow = {"provider": "seedanceapi", "effect": "latency", "latency_ms": 1000}
+        client.admin("POST", "/faults", expect=201, json=slow)
+        with ThreadPoolExecutor(3) as pool:
+            held = [pool.submit(client.status, f"seed_held{i}") for i in range(3)]
+            time.sleep(0.3)  # real time: the three are waiting on the fault
+            assert requests.get(server.url("/__admin/clock"), timeout=TIMEOUT).status_code == 200
+            assert stop(server, signal.SIGTERM) == 0
+            assert [h.result(timeout=TIMEOUT).status_code for h in held] == [404, 404, 404]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
