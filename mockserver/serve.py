@@ -462,6 +462,21 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
         else:  # it waited: the loop went on elsewhere, give it the connection back
             self.method_queue.defer(self.finish_request, conn, done)
 
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """gthread's, except that a connection closing after its answer lingers
+        for its client to close too (up to 2 s, so the answer is not cut by a
+        reset) on a pool thread: on the loop's, clients that asked to close but
+        never do held up everyone 2 s each."""
+        try:
+            closing = not fs.cancelled() and not fs.result()
+        except Exception:  # gthread closes it at once
+            closing = False
+        if closing:
+            self.nr_conns -= 1
+            self.tpool.submit(conn.close, True)
+            return
+        super().finish_request(conn, fs)
+
     def handle(self, conn: Any) -> Any:
         """Serve ``conn`` once its request has arrived whole; until then hand it
         back to the event loop (gunicorn's defer), so no thread waits on a

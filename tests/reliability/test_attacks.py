@@ -431,6 +431,29 @@ def test_a_client_that_does_not_read_its_answer_holds_up_no_other_request() -> N
     assert unread < 400_000, f"the answers ({unread} B) fit: nothing was held up"
 
 
+@pytest.mark.slow
+def test_clients_that_ask_to_close_but_never_do_hold_up_no_other_request() -> None:
+    """A connection closed after its answer waits for its client to close too
+    (up to 2 s, so the answer is not cut by a reset): that wait must not stop the
+    event loop (it did in gunicorn's gthread: 2 s per such client, one after another)."""
+    with running_server("--clock", "manual") as server:
+        lingering = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(5)]
+        try:
+            for sock in lingering:
+                sock.sendall(b"GET /__admin/clock HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            time.sleep(0.2)  # real time: every one is answered and lingering
+            calls: list[tuple[str, Mapping[str, str]]] = [(server.url("/__admin/clock"), {})] * 3
+            timed = timed_gets(calls, PROBE_TIMEOUT)
+            answered = [sock.recv(65536).startswith(b"HTTP/1.1 200") for sock in lingering]
+        finally:
+            for sock in lingering:
+                sock.close()
+    assert answered == [True] * 5
+    worst = max(t.seconds for t in timed)
+    assert all(t.status == 200 for t in timed), [(t.status, t.error) for t in timed]
+    assert worst < 1.0, f"a probe waited {worst:.2f} s behind clients that never close"
+
+
 def _read_answer(stream: Any) -> tuple[int, Any]:
     """One HTTP/1.1 answer with a Content-Length from a connection's byte stream."""
     status = int(stream.readline().split()[1])
