@@ -73,13 +73,17 @@ def unplace(tx: Tx, task: Task) -> None:
     tx.remove(f"queued-of:{acct(task.provider, task.account_id)}", task.id)
 
 
-def task_indexes(task: Task) -> tuple[str, ...]:
-    """The lists a task is in: all tasks, its provider's, its account's."""
-    return (
-        "tasks",
-        f"tasks-of:{task.provider}",
-        f"tasks-of:{acct(task.provider, task.account_id)}",
-    )
+def tasks_of(name: str) -> str:
+    """The index of an account's tasks (``name`` from ``acct``), in creation order.
+
+    It is the only list of tasks: a provider's tasks, or every task, are its
+    accounts' lists merged (accounts are few and never removed), which spares
+    each stored task two index entries."""
+    return f"tasks-of:{name}"
+
+
+#: lists a store kept from before ``tasks_of`` was the only one may still hold a task in
+RETIRED_TASK_INDEXES = ("tasks", "tasks-of:{provider}")
 
 
 class _StoredClock:
@@ -163,10 +167,19 @@ class StateBase:
         return found
 
     @staticmethod
-    def _write_entry(tx: Tx, entry: Any) -> None:
-        """Append a ledger entry (the account record is written by the caller)."""
-        seq = tx.next_number()
+    def _write_entry(tx: Tx, entry: Any, new_task: Task | None = None) -> None:
+        """Append a ledger entry (the account record is written by the caller).
+
+        The charge of ``new_task`` is numbered as the task is, and keyed by its
+        media token: a name no other record has (128 random bits, where an id
+        may come back once its task is gone) that the store keeps anyway, so
+        neither costs an object of its own. A token that is a plain number, as
+        the other keys are, is not used."""
+        if new_task is None or new_task.media_token.isdecimal():
+            seq = tx.next_number() if new_task is None else new_task.seq
+            key = str(seq)  # unique: numbers are never reused (the account's index names it)
+        else:
+            seq, key = new_task.seq, new_task.media_token
         name = acct(entry.provider, entry.account_id)
-        key = str(seq)  # unique: numbers are never reused (the account's index names it)
         tx.put("ledger", key, entry)
         tx.add(f"ledger:{name}", key, seq)

@@ -8,7 +8,7 @@ from typing import Any
 from mockserver.engine import rules
 from mockserver.engine.model import Attempt, Delivery
 from mockserver.engine.state._accounts import forget_window
-from mockserver.engine.state._base import StateBase
+from mockserver.engine.state._base import StateBase, tasks_of
 from mockserver.engine.state._lifecycle import forget_task
 from mockserver.engine.store import Tx
 
@@ -197,7 +197,7 @@ class ControlState(StateBase):
             return {
                 "accounts": len(accounts),
                 "keys": sum(tx.count(f"keys:{a}") for a in accounts),
-                "tasks": tx.count("tasks"),
+                "tasks": sum(tx.count(tasks_of(a)) for a in accounts),
                 "idempotency_records": tx.count("idem-expiry"),
                 "ledger_entries": sum(tx.count(f"ledger:{a}") for a in accounts),
                 "deliveries": tx.count("deliveries"),

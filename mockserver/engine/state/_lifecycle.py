@@ -22,12 +22,13 @@ from mockserver.engine.model import (
     Task,
 )
 from mockserver.engine.state._base import (
+    RETIRED_TASK_INDEXES,
     StateBase,
     acct,
     due_member,
     place_open,
-    task_indexes,
     task_of,
+    tasks_of,
     unplace,
 )
 from mockserver.engine.store import Tx
@@ -200,8 +201,9 @@ def forget_task(tx: Tx, task: Task) -> None:
     """Remove a task, its media and its deliveries from every index."""
     tx.delete("task", task.id)
     tx.delete("media", task.media_token)
-    for index in task_indexes(task):
-        tx.remove(index, task.id)
+    tx.remove(tasks_of(acct(task.provider, task.account_id)), task.id)
+    for retired in RETIRED_TASK_INDEXES:
+        tx.remove(retired.format(provider=task.provider), task.id)
     unplace(tx, task)
     tx.remove("expiry", task.id)
     for delivery_id, _ in tx.scan(f"deliveries-of:{task.id}"):

@@ -24,7 +24,7 @@ from mockserver.engine.state._base import (
     acct,
     place_open,
     scope_name,
-    task_indexes,
+    tasks_of,
 )
 from mockserver.engine.store import Tx
 
@@ -91,7 +91,7 @@ class TaskState(StateBase):
             stored = dataclasses.replace(task, seq=tx.next_number())
             if charged is not None:
                 tx.put("account", name, charged[0])
-                self._write_entry(tx, charged[1])
+                self._write_entry(tx, charged[1], stored)
             self._index_task(tx, stored)
             if scope is not None:
                 bound = rules.bind_key(tx.get("idem", scope_name(scope)), stored, ttl)
@@ -108,8 +108,7 @@ class TaskState(StateBase):
     def _index_task(tx: Tx, task: Task) -> None:
         tx.put("task", task.id, task)
         tx.put("media", task.media_token, task.id)
-        for index in task_indexes(task):
-            tx.add(index, task.id, task.seq)
+        tx.add(tasks_of(acct(task.provider, task.account_id)), task.id, task.seq)
         place_open(tx, task)
         tx.add("expiry", task.id, task.expires_at)
 
@@ -130,20 +129,36 @@ class TaskState(StateBase):
         self, provider: str | None = None, account_id: str | None = None, limit: int = 100
     ) -> list[Task]:
         """Newest first."""
-        if provider is not None and account_id is not None:
-            index = f"tasks-of:{acct(provider, account_id)}"
-        elif provider is not None:
-            index = f"tasks-of:{provider}"
-        else:
-            index = "tasks"
-        scan_limit = None if account_id is not None and provider is None else limit
 
         def listed(tx: Tx) -> list[Task]:
-            ids = [m for m, _ in tx.scan(index, newest_first=True, limit=scan_limit)]
+            if provider is not None and account_id is not None:
+                names = [acct(provider, account_id)]
+            else:
+                names = [m for m, _ in tx.scan("accounts") if _owns(m, provider, account_id)]
+            found = [
+                hit
+                for name in names
+                for hit in tx.scan(tasks_of(name), newest_first=True, limit=limit)
+            ]
+            if len(names) > 1:  # the accounts' lists merged, as one list would be ordered
+                found.sort(key=_index_order, reverse=True)
+            ids = [m for m, _ in found[: max(0, limit)]]
             return [t for t in tx.get_many("task", ids) if t is not None]
 
         found: list[Task] = self.backend.read(listed)
-        return [t for t in found if account_id in (None, t.account_id)][: max(0, limit)]
+        return found
+
+
+def _owns(name: str, provider: str | None, account_id: str | None) -> bool:
+    """Whether the account named ``name`` (see ``acct``) is one of those asked for."""
+    owner, _, ident = name.partition(":")
+    return provider in (None, owner) and account_id in (None, ident)
+
+
+def _index_order(hit: tuple[str, float]) -> tuple[float, str]:
+    """What an index orders its members by: the score, then the member."""
+    member, score = hit
+    return score, member
 
 
 def _check_queue(tx: Tx, task: Task, account: str, max_queued: int | None) -> None:
