@@ -14,14 +14,14 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from flask import Response, request
+from flask import Request, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mockserver.engine.errors import InvalidRequest, SimulatorError
 from mockserver.engine.faults import FaultRule, InjectedError, RequestFacts
 from mockserver.engine.journal import bounded_headers, clip, environ_headers
 from mockserver.providers._http import UnreadableBody, bearer_key, request_body
-from mockserver.providers.context import Call, current_call, open_call
+from mockserver.providers.context import Call, current_call, current_request, open_call
 
 if TYPE_CHECKING:
     from mockserver.providers import Provider
@@ -46,12 +46,14 @@ class RequestHooks:
     def before(self) -> Response | None:
         """Open the Call and settle what the clock made due; on a provider's paths,
         check sizes, then let a matching fault rule take over."""
-        provider = self.runtime.provider_for(request.path)
-        call = open_call(provider)
+        req = current_request()
+        environ = req.environ
+        provider = self.runtime.provider_for(req.path)
+        call = open_call(provider, environ)
         self.runtime.simulation.settle_due()  # every answer is up to the clock
         if provider is None:
             return None
-        _check_sizes(request.environ)
+        _check_sizes(environ)
         rules = self.runtime.faults.rules()
         if not rules:
             return None
@@ -86,27 +88,28 @@ class RequestHooks:
 
     def after(self, response: Response) -> Response:
         """Record a provider exchange; best effort, so a store outage never changes the answer."""
-        call = current_call()
+        req = current_request()
+        call = current_call(req.environ)
         if call.provider is not None:
             try:
-                self._record(call, response)
+                self._record(req, call, response)
             except SimulatorError:  # e.g. ServiceBusy while a shared store is down
                 log.warning("journal not written for %s %s", request.method, request.path)
         return response
 
-    def _record(self, call: Call, response: Response) -> None:
+    def _record(self, req: Request, call: Call, response: Response) -> None:
         assert call.provider is not None
         runtime = self.runtime
-        environ = request.environ
+        environ = req.environ
         runtime.journal.record_fields(
             at=runtime.clock.iso(),
             provider=call.provider.name,
             method=environ["REQUEST_METHOD"],
-            path=request.path,
+            path=req.path,
             query=environ.get("QUERY_STRING", "")[:MAX_URL_BYTES],
             account=call.account,
             request_headers=bounded_headers(environ_headers(environ)),
-            request_body=_body_for_journal(),
+            request_body=_body_for_journal(req),
             status=response.status_code,
             response_headers=bounded_headers(response.headers.to_wsgi_list()),
             response_body="" if response.direct_passthrough else clip(response.get_data()),
@@ -126,14 +129,14 @@ def _check_sizes(environ: dict[str, object]) -> None:
             raise InvalidRequest(f"Header {shown} is longer than {MAX_HEADER_BYTES} bytes.")
 
 
-def _body_for_journal() -> str:
-    environ = request.environ
+def _body_for_journal(req: Request) -> str:
+    environ = req.environ
     if environ.get("CONTENT_LENGTH") in (None, "", "0") and not environ.get(
         "HTTP_TRANSFER_ENCODING"
     ):
         return ""  # a request without a body (RFC 9112 6.3): nothing to read
     try:
-        return clip(request_body())
+        return clip(request_body(req))
     except RequestEntityTooLarge:
         return "[not read: larger than the server's limit]"
     except UnreadableBody as exc:

@@ -58,19 +58,25 @@ def bounded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return kept
 
 
-def environ_headers(environ: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+def environ_headers(environ: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A request's headers as (name, value), read from its WSGI environ."""
+    found = []
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            yield _header_name(key[5:]), str(value)
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            yield _header_name(key), str(value)
+        name = _header_name(key)
+        if name is not None:
+            found.append((name, str(value)))
+    return found
 
 
 @functools.lru_cache(maxsize=1024)
-def _header_name(key: str) -> str:
-    """``USER_AGENT`` as ``User-Agent`` (the same few names come with every request)."""
-    return key.replace("_", "-").title()
+def _header_name(key: str) -> str | None:
+    """The header an environ key holds (``HTTP_USER_AGENT``: ``User-Agent``), None
+    for the other keys (the same few keys come with every request: one lookup each)."""
+    if key.startswith("HTTP_"):
+        return key[5:].replace("_", "-").title()
+    if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        return key.replace("_", "-").title()
+    return None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ drives the same object (``clock.advance``, ``force``, accounts, faults).
 from __future__ import annotations
 
 import base64
-import dataclasses
 import functools
 import hashlib
 import hmac
@@ -68,6 +67,13 @@ from mockserver.spec.profile import Profile, QueuePolicy, RateLimitRule
 #: how long an unfinished first request holds its idempotency key
 CLAIM_LEASE_SECONDS = 300.0
 
+#: the rate limits (their ``counts``) that count each kind of request
+_COUNTED_BY = {
+    "read": {"every_operation"},
+    "submit": {"every_operation", "submissions"},
+    "media": {"requests_with_media_urls"},
+}
+
 #: scenarios a request can choose with the X-Seedance-Mock-Scenario header
 SCENARIOS = ("complete", "fail", "slow", "instant", "stuck")
 
@@ -125,6 +131,9 @@ class Submission:
     replayed: bool
 
 
+#: what json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) makes
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 #: the longest string value of a task's params that is interned
 _INTERNED = 4096
 
@@ -181,7 +190,7 @@ def fingerprint(body: Any) -> str:
     short: 128 bits of BLAKE2b in base64, 24 characters where a SHA-256 hex
     digest took 64.
     """
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = _CANONICAL.encode(body)
     return base64.b64encode(hashlib.blake2b(canonical.encode(), digest_size=16).digest()).decode()
 
 
@@ -201,6 +210,9 @@ class Simulation(AccountBook):
     auth_failures: tuple[int, float] = (60, 60.0)
     _rng_lock: threading.Lock = field(default_factory=threading.Lock)
     _media_specs: dict[MediaSpec, MediaSpec] = field(default_factory=dict)
+    _limit_rules: dict[tuple[str, tuple[str, ...]], list[RateLimitRule]] = field(
+        default_factory=dict
+    )
 
     # who and how often -------------------------------------------------------
     def authenticate(self, provider: str, key: str | None, client: str | None = None) -> Principal:
@@ -254,14 +266,7 @@ class Simulation(AccountBook):
         every rate limit of the account that counts them (``model``: for the limits
         kept per account and model), all at once or not at all; RateLimited with
         the exact wait when any of them is full."""
-        counted_by = {
-            "read": {"every_operation"},
-            "submit": {"every_operation", "submissions"},
-            "media": {"requests_with_media_urls"},
-        }
-        counts = set().union(*(counted_by[kind] for kind in kinds))
-        profile = self.specs[principal.provider].profile
-        rules = [r for r in profile.rate_limits if r.counts in counts]
+        rules = self._limits(principal.provider, kinds)
         if not rules:
             return
         windows = [w for r in rules if (w := _window(principal, r, model)) is not None]
@@ -276,12 +281,23 @@ class Simulation(AccountBook):
                 seconds, f"Rate limit ({what}: {limits}) reached; retry after {seconds} seconds."
             )
 
+    def _limits(self, provider: str, kinds: tuple[str, ...]) -> list[RateLimitRule]:
+        """The provider's rate limits that count a request of these kinds (specs are
+        read-only: worked out once per provider and kinds)."""
+        found = self._limit_rules.get((provider, kinds))
+        if found is None:
+            counts = set().union(*(_COUNTED_BY[kind] for kind in kinds))
+            profile = self.specs[provider].profile
+            found = [r for r in profile.rate_limits if r.counts in counts]
+            self._limit_rules[(provider, kinds)] = found
+        return found
+
     # a provider request, in one call ---------------------------------------------
     def identify(self, caller: Caller) -> Principal:
         """``authenticate`` for a Caller, which learns its account."""
         principal = self.authenticate(caller.provider, caller.key, caller.client)
         caller.account_id = principal.account_id
-        return dataclasses.replace(principal, client=caller.client)
+        return Principal(principal.provider, principal.account_id, principal.key, caller.client)
 
     def place(self, caller: Caller, order: Order) -> Submission:
         """A submission: authenticate, count it against every limit the profile

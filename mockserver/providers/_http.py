@@ -6,30 +6,37 @@ what to fix; the provider's error handler renders it in its own envelope.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Response, request
+from flask import Request, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.sansio.utils import get_current_url
 
 from mockserver.engine.errors import InvalidRequest, PayloadTooLarge, SimulatorError
 from mockserver.engine.orders import Caller, Order
 from mockserver.engine.simulation import SCENARIOS
-from mockserver.providers.context import current_call
+from mockserver.providers.context import current_call, current_request
 from mockserver.spec import ErrorKind, ProviderSpec
 
 SCENARIO_HEADER = "X-Seedance-Mock-Scenario"
+_SCENARIO_KEY = "HTTP_" + SCENARIO_HEADER.upper().replace("-", "_")  # its WSGI environ key
 MAX_JSON_DEPTH = 32
+#: what json.dumps(ensure_ascii=False, separators=(",", ":")) makes (one encoder, not one a call)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: what json.dumps(ensure_ascii=False) makes
+_PLAIN = json.JSONEncoder(ensure_ascii=False)
 
 
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """JSON in the order the body was built (documented field order), compact."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    response = Response(text, status=status, mimetype="application/json")
+    text = _COMPACT.encode(body)
+    response = Response(text, status=status, content_type="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -46,13 +53,19 @@ def error_response(kind: ErrorKind, error: SimulatorError, body: Any) -> Respons
 
 def caller(provider: str) -> Caller:
     """Who sends this request (the engine checks the key), noted for the journal."""
-    found = current_call().caller = Caller(provider, bearer_key(), request.remote_addr)
+    req = current_request()
+    environ = req.environ
+    found = current_call(environ).caller = Caller(provider, _bearer(environ), req.remote_addr)
     return found
 
 
 def bearer_key() -> str | None:
     """The key of ``Authorization: Bearer <key>``, or None when absent or malformed."""
-    header = request.headers.get("Authorization", "")
+    return _bearer(request.environ)
+
+
+def _bearer(environ: Mapping[str, Any]) -> str | None:
+    header: str = environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, key = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return None
@@ -60,13 +73,25 @@ def bearer_key() -> str | None:
 
 
 def origin() -> str:
-    """Where the client reached us (output URLs point back here)."""
-    return str(request.host_url).rstrip("/")
+    """Where the client reached us (output URLs point back here): ``request.host_url``
+    without its slash."""
+    req = current_request()
+    return _origin(req.scheme, req.host)
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(scheme: str, host: str) -> str:
+    # what request.host_url makes of them (an IRI: quoted bytes decoded), once per host
+    return get_current_url(scheme, host).rstrip("/")
 
 
 def scenario() -> str | None:
     """The task fate a test asked for with X-Seedance-Mock-Scenario, if any."""
-    value = request.headers.get(SCENARIO_HEADER)
+    return _scenario(request.environ)
+
+
+def _scenario(environ: Mapping[str, Any]) -> str | None:
+    value: str | None = environ.get(_SCENARIO_KEY)
     if value is None:
         return None
     chosen = value.strip().lower()
@@ -88,19 +113,20 @@ def order(
 ) -> Order:
     """The submission in this request, read and checked against ``definition``:
     an Order with the params (defaults filled in), or with what to refuse it with."""
+    req = current_request()
     try:
-        body = read_json_object(spec, code)
+        body = read_json_object(spec, code, req)
     except SimulatorError as exc:  # still counted as a request, then refused
         return Order({}, None, exc)
     try:
         key = idempotency_key()
         validate(spec, definition, body, join=join)
-        chosen = scenario()
+        chosen = _scenario(req.environ)
     except SimulatorError as exc:
         return Order(body, None, exc)
     params = normalise({**spec.validator(definition).defaults(), **body})
-    operation = str(request.endpoint or "").rpartition(".")[2] or None
-    return Order(body, params, None, key, origin(), chosen, operation)
+    operation = str(req.endpoint or "").rpartition(".")[2] or None
+    return Order(body, params, None, key, _origin(req.scheme, req.host), chosen, operation)
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -137,12 +163,15 @@ class UnreadableBody(Exception):
     """The request's body framing is broken (the client's fault, never ours)."""
 
 
-def request_body() -> bytes:
-    """The whole request body; UnreadableBody when its framing is broken (bad
-    chunked encoding, cut short, an unknown transfer coding) whatever the server."""
+def request_body(req: Request | None = None) -> bytes:
+    """The whole body of the request (``req``, default the current one);
+    UnreadableBody when its framing is broken (bad chunked encoding, cut short,
+    an unknown transfer coding) whatever the server."""
+    if req is None:
+        req = current_request()
     codings = [
         c.strip().lower()
-        for c in request.environ.get("HTTP_TRANSFER_ENCODING", "").split(",")
+        for c in req.environ.get("HTTP_TRANSFER_ENCODING", "").split(",")
         if c.strip()
     ]
     unknown = [c for c in codings if c != "chunked"]
@@ -152,7 +181,7 @@ def request_body() -> bytes:
             "is, with a Content-Length or chunked."
         )
     try:
-        return request.get_data(cache=True)
+        return req.get_data(cache=True)
     except RequestEntityTooLarge:
         raise
     except HTTPException as exc:  # e.g. werkzeug's ClientDisconnected: body cut short
@@ -165,23 +194,33 @@ def request_body() -> bytes:
         ) from exc
 
 
-def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
-    """The request body as a JSON object, or InvalidRequest saying what is wrong."""
-    mimetype = request.mimetype
+def read_json_object(
+    spec: ProviderSpec, code: str | None, req: Request | None = None
+) -> dict[str, Any]:
+    """The body of the request (``req``, default the current one) as a JSON object,
+    or InvalidRequest saying what is wrong."""
+    if req is None:
+        req = current_request()
+    mimetype = req.mimetype
     if mimetype != "application/json":
         shown = mimetype or "none"
         raise InvalidRequest(f"Content-Type must be application/json (got {shown}).", code=code)
-    body = _parse_json(_read_raw(spec, code), code)
+    raw = _read_raw(req, spec, code)
+    body = _parse_json(raw, code)
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object.", code=code)
+    # Strict UTF-8 decoding lets no surrogate through: only a \u escape can make one.
     try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if b"\\u" in raw:
+            _PLAIN.encode(body).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidRequest(
             "Request body holds a \\u escape that is not a Unicode character (a lone surrogate).",
             code=code,
         ) from exc
-    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    # Each level of nesting takes a bracket: fewer brackets than levels allowed, no need to count.
+    brackets = raw.count(b"{") + raw.count(b"[")
+    if brackets >= MAX_JSON_DEPTH and _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise InvalidRequest(
             f"Request body is nested deeper than {MAX_JSON_DEPTH} levels.", code=code
         )
@@ -190,14 +229,14 @@ def read_json_object(spec: ProviderSpec, code: str | None) -> dict[str, Any]:
     return body
 
 
-def _read_raw(spec: ProviderSpec, code: str | None) -> bytes:
+def _read_raw(req: Request, spec: ProviderSpec, code: str | None) -> bytes:
     """The body's bytes, within the provider's size limit and as long as announced."""
-    length = request.content_length
+    length = req.content_length
     limit = spec.profile.max_body_bytes
     if length is not None and length > limit:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {limit}.")
     try:
-        raw = request_body()
+        raw = request_body(req)
     except RequestEntityTooLarge as exc:  # a chunked body past the server's cap
         raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.") from exc
     except UnreadableBody as exc:
@@ -215,9 +254,17 @@ def _read_raw(spec: ProviderSpec, code: str | None) -> bytes:
     return raw
 
 
+#: what json.loads(text, parse_constant=_reject_constant, parse_float=_number) decodes
+#: with, built once (json.loads builds a decoder a call when given either)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_number)
+
+
 def _parse_json(raw: bytes, code: str | None) -> Any:
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_number)
+        text = raw.decode("utf-8")
+        if text.startswith("\ufeff"):  # refused as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(
             f"Request body is not valid UTF-8 (byte {exc.start}).", code=code

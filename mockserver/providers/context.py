@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from flask import current_app, request
+from flask import Request, current_app, request
 
 from mockserver.engine.clock import format_instant
 
@@ -41,15 +41,24 @@ class Call:
         return self.caller.account_id if self.caller else None
 
 
-def open_call(provider: Provider | None) -> Call:
-    call = request.environ[_CALL] = Call(provider, time.perf_counter())
+def current_request() -> Request:
+    """The request being handled, out of Flask's proxy: each attribute read through
+    the proxy looks the request up again (~0.6 µs), so code reading several reads
+    them from this."""
+    return cast("Request", request._get_current_object())  # type: ignore[attr-defined]
+
+
+def open_call(provider: Provider | None, environ: dict[str, Any] | None = None) -> Call:
+    """A new Call for the request (whose WSGI ``environ`` may be given)."""
+    call = Call(provider, time.perf_counter())
+    (request.environ if environ is None else environ)[_CALL] = call
     return call
 
 
-def current_call() -> Call:
-    """The Call of the request being handled."""
-    found: Call | None = request.environ.get(_CALL)
-    return found if found is not None else open_call(None)
+def current_call(environ: dict[str, Any] | None = None) -> Call:
+    """The Call of the request being handled (whose WSGI ``environ`` may be given)."""
+    found: Call | None = (request.environ if environ is None else environ).get(_CALL)
+    return found if found is not None else open_call(None, environ)
 
 
 def current_runtime() -> Runtime:

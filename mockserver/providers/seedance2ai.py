@@ -11,6 +11,7 @@ it has a quality tier) is read from the 202 schema of the operation that made it
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
@@ -57,7 +58,7 @@ def _submit(runtime: Runtime, operation: str) -> Response:
 
 
 def _idempotency_key(spec: ProviderSpec) -> str | None:
-    value = request.headers.get("Idempotency-Key")
+    value: str | None = request.environ.get("HTTP_IDEMPOTENCY_KEY")
     if value is None:
         if spec.profile.idempotency.required:
             raise InvalidRequest(
@@ -70,10 +71,11 @@ def _idempotency_key(spec: ProviderSpec) -> str | None:
     return value
 
 
-def _receipt(spec: ProviderSpec, task: Task) -> tuple[str, bool]:
-    """The model a task reports and whether it shows a quality tier, from the
-    202 schema of the operation that made it."""
-    operation = spec.operations.get(task.operation) or spec.operations["submit_video"]
+@functools.lru_cache(maxsize=64)
+def _receipt(spec: ProviderSpec, operation_name: str) -> tuple[str, bool]:
+    """The model a task of an operation reports and whether it shows a quality tier,
+    from the 202 schema of the operation (specs are read-only: found once each)."""
+    operation = spec.operations.get(operation_name) or spec.operations["submit_video"]
     accepted = spec.schema["$defs"][operation.responses["202"]["schema"]]["properties"]
     model = spec.schema["$defs"][accepted["model"]["$ref"].rpartition("/")[2]]["const"]
     return str(model), TIER in accepted
@@ -81,7 +83,7 @@ def _receipt(spec: ProviderSpec, task: Task) -> tuple[str, bool]:
 
 def _identity(spec: ProviderSpec, task: Task) -> dict[str, Any]:
     """id, status, model, quality_tier (where the model has tiers) and channel."""
-    model, tiered = _receipt(spec, task)
+    model, tiered = _receipt(spec, task.operation)
     shown: dict[str, Any] = {"id": task.id, "status": task.status, "model": model}
     if tiered:
         shown[TIER] = task.params[TIER]

@@ -7,6 +7,7 @@ the OpenAPI export and the contract suite together.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -18,6 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 Json = Mapping[str, Any]
+
+#: a resolution written as a size, WIDTHxHEIGHT ("1248x704")
+_LITERAL_SIZE = re.compile(r"([1-9][0-9]*)x([1-9][0-9]*)")
+
+#: how many prices a table remembers (distinct combinations of its fields' values)
+_PRICES_KEPT = 4096
+#: a request field that is not there (priced differently from one that is null)
+_MISSING = object()
+#: the types of the field values a remembered price may be keyed by
+_REMEMBERED = frozenset({str, int, bool, type(None), object})
 
 
 def _charge(billing: Json) -> str:
@@ -71,7 +82,8 @@ class IdFormat:
             zone = timezone(timedelta(hours=self.utc_offset_hours))
             shown = datetime.fromtimestamp(now or 0.0, zone).strftime(self.time_format)
             stamp = shown + self.separator
-        return self.prefix + stamp + "".join(rng.choice(self.alphabet) for _ in range(self.length))
+        choice, alphabet = rng.choice, self.alphabet
+        return self.prefix + stamp + "".join([choice(alphabet) for _ in range(self.length)])
 
     def matches(self, value: str) -> bool:
         body = value.removeprefix(self.prefix)
@@ -283,8 +295,41 @@ class PriceTable:
         (tokens, say): such a table is listed rate by rate (``ProviderSpec.price_grid``)."""
         return not self.cells and all("quantity" in rate for rate in self.rates)
 
+    @functools.cached_property
+    def _read_fields(self) -> tuple[str, ...]:
+        """Every request field a price reads: the cells' and the rates' conditions,
+        the rates' quantities (the seconds by default) and the factors."""
+        names = [key for cell in self.cells for key in cell if _is_field(key)]
+        names += [key for rate in self.rates for key in rate.get("when", {})]
+        names += [str(rate.get("quantity", self.duration_field)) for rate in self.rates]
+        return tuple(dict.fromkeys([*names, *self.factors]))
+
+    @functools.cached_property
+    def _prices(self) -> dict[tuple[Any, ...], Price]:
+        """Prices found, by the values of the fields they read (a table is read-only)."""
+        return {}
+
     def price(self, params: Mapping[str, Any]) -> Price:
-        """The price of a request whose defaults are filled in."""
+        """The price of a request whose defaults are filled in.
+
+        A table is read-only and a price depends on the fields in ``_read_fields``
+        alone, so a price is worked out once per combination of their values (a
+        rate-priced request takes ~20 µs to work out). Only values whose type and
+        equality say everything about them (strings, integers, booleans, None, or
+        missing) are remembered: 1, 1.0 and True stay apart, and a list of URLs is
+        priced each time."""
+        values = [params.get(name, _MISSING) for name in self._read_fields]
+        if not all(type(value) in _REMEMBERED for value in values):
+            return self._price(params)
+        key = tuple(zip(map(type, values), values, strict=True))
+        found = self._prices.get(key)
+        if found is None:
+            found = self._price(params)
+            if len(self._prices) < _PRICES_KEPT:
+                self._prices[key] = found
+        return found
+
+    def _price(self, params: Mapping[str, Any]) -> Price:
         for cell in self.cells:
             fields = [key for key in cell if _is_field(key)]
             if all(_matches(cell[key], params.get(key), self.kinds) for key in fields):
@@ -345,6 +390,8 @@ def _same(documented: Any, sent: Any) -> bool:
 def _matches(want: Any, value: Any, kinds: MediaKinds | None = None) -> bool:
     """A price's condition: a value, any of a list of values, or on a list of
     media URLs {"includes_kind": K} / {"excludes_kind": K} (kinds by extension)."""
+    if isinstance(want, (str, int, float)):  # the common case, before the slower ABC check
+        return _same(want, value)
     if isinstance(want, Mapping):
         kind = str(want.get("includes_kind", want.get("excludes_kind")))
         has = kinds is not None and kinds.count(value, kind) > 0
@@ -480,7 +527,7 @@ class MediaProfile:
     def size(self, resolution: str, aspect_ratio: str) -> tuple[int, int]:
         """Width and height delivered for a requested resolution and ratio; a
         resolution written WIDTHxHEIGHT ("1248x704") is that size, whatever the ratio."""
-        literal = re.fullmatch(r"([1-9][0-9]*)x([1-9][0-9]*)", resolution)
+        literal = _LITERAL_SIZE.fullmatch(resolution)
         if literal:
             return int(literal.group(1)), int(literal.group(2))
         if aspect_ratio == "adaptive":
