@@ -53,7 +53,7 @@ from gunicorn.workers.gthread import _DEFER, STOP_KEEPALIVE_LINGER, ThreadWorker
 from mockserver import gate
 from mockserver.config import Config
 from mockserver.engine.errors import InternalError, InvalidRequest
-from mockserver.engine.store import is_shared
+from mockserver.engine.store import is_shared, sqlite_location
 from mockserver.engine.webhooks import is_loopback
 from mockserver.providers.context import EXTENSION
 from mockserver.settings import setting
@@ -112,6 +112,11 @@ def check_safe(options: ServeOptions, config: Config) -> None:
         raise RefusedToStart(f"--server must be one of {', '.join(SERVERS)}")
     if options.workers < 1:
         raise RefusedToStart("--workers must be at least 1")
+    if config.store.startswith("sqlite:"):
+        try:
+            sqlite_location(config.store)
+        except ValueError as exc:
+            raise RefusedToStart(f"--store: {exc}") from None
     if options.request_threads < 1:
         raise RefusedToStart("--threads must be at least 1")
     if options.workers > 1 and not is_shared(config.store):
@@ -343,8 +348,13 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
         self.leader: int | None = None
         #: the thread serving a request on the loop's thread, until it hands the loop over
         self.serving: int | None = None
-        self._inline = False  # whether the event being dispatched may be served here
+        #: the thread dispatching a socket event, whose request it may serve itself
+        self._inline: int | None = None
         self._turns = threading.Condition()
+        self._stopping = False  # a thread has taken the graceful stop on
+        self._stopped = threading.Event()
+        self._failure: BaseException | None = None  # what ended a thread, raised by run()
+        self._lingering = 0  # connections closing on the pool (finish_request)
 
     def init_process(self) -> None:
         _remember_targets()
@@ -360,30 +370,54 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
         for number in range(1, self.cfg.threads):
             threading.Thread(target=self._follow, name=f"request-{number}", daemon=True).start()
         self._follow()
-        with self._turns:  # the others have stopped leading: the loop is this thread's again
-            while self.leader is not None:
-                self._turns.wait()
-            self.leader = threading.get_ident()
-        self._stop()
+        self._stopped.wait()
+        if self._failure is not None:
+            raise self._failure
 
     def _follow(self) -> None:
         """One of the worker's --threads threads: it runs the event loop when no
-        other does, and serves requests on it, until the worker stops."""
+        other does, and serves requests on it; once the worker stops, the thread
+        leading then (or the first free one) stops it gracefully. An exception
+        that escapes stops the worker too (as it ends gthread's loop), and
+        run() raises it once the stop is done."""
         me = threading.get_ident()
+        try:
+            self._lead_while_alive(me)
+        except BaseException as exc:
+            with self._turns:
+                self._failure = self._failure or exc
+                self.alive = False
+                if self.leader == me:
+                    self.leader = None
+                self._turns.notify_all()
+            main = threading.current_thread() is threading.main_thread()
+            if main and isinstance(exc, SystemExit | KeyboardInterrupt):
+                raise  # gunicorn's quit and abort: leave now, as gthread does
+        if self._claim_stop(me):
+            try:
+                self._stop()
+            finally:
+                self._stopped.set()
+
+    def _lead_while_alive(self, me: int) -> None:
         while True:
             with self._turns:
                 while self.leader is not None and self.alive:
                     self._turns.wait()
                 if not self.alive:
+                    self._turns.notify_all()  # the next waiter may be the one to stop it
                     return
                 self.leader = me
             while self.alive and self.leader == me:
                 self._turn(me)
-            with self._turns:
-                if self.leader == me:  # the worker is stopping
-                    self.leader = None
-                    self._turns.notify_all()
-                    return
+
+    def _claim_stop(self, me: int) -> bool:
+        with self._turns:
+            if self._stopping or self.leader not in (None, me):
+                return False
+            self._stopping = True
+            self.leader = me
+            return True
 
     def hand_over(self) -> None:
         """The request served on the loop's thread is about to wait: a free thread
@@ -409,11 +443,12 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
             events = []
         for key, _ in events:
             callback = key.data
-            self._inline = callback != self.method_queue.run_callbacks
+            self._inline = me if callback != self.method_queue.run_callbacks else None
             try:
                 callback(key.fileobj)
             finally:
-                self._inline = False
+                if self._inline == me:
+                    self._inline = None
             if self.leader != me:
                 return
         if not self.is_parent_alive():
@@ -445,15 +480,19 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
         """Serve ``conn`` here when the loop is dispatching a socket event and the
         worker is not stopping; else on the pool, as gthread does."""
         me = threading.get_ident()
-        if not (self._inline and self.alive and self.leader == me):
+        if not (self._inline == me and self.alive and self.leader == me):
             super().enqueue_req(conn)
             return
-        self._inline = False  # a second request from the same event goes to the pool
+        self._inline = None  # a second request from the same event goes to the pool
         self.serving = me
         try:
             done = _Done(self.handle(conn))
-        except BaseException as exc:  # gthread's futures carry it to finish_request
+        except Exception as exc:  # gthread's futures carry it to finish_request
             done = _Done(error=exc)
+        except BaseException:  # a quit or an abort: the worker ends
+            self.nr_conns -= 1
+            conn.close()
+            raise
         finally:
             if self.serving == me:
                 self.serving = None
@@ -465,17 +504,35 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
     def finish_request(self, conn: Any, fs: Any) -> None:
         """gthread's, except that a connection closing after its answer lingers
         for its client to close too (up to 2 s, so the answer is not cut by a
-        reset) on a pool thread: on the loop's, clients that asked to close but
-        never do held up everyone 2 s each."""
+        reset) on a pool thread, at most --threads at a time (beyond, it closes
+        at once): on the loop's, clients that asked to close but never do held
+        up everyone 2 s each. It stays counted until closed."""
         try:
             closing = not fs.cancelled() and not fs.result()
-        except Exception:  # gthread closes it at once
-            closing = False
-        if closing:
+        except BaseException:  # gthread closes it at once
             self.nr_conns -= 1
-            self.tpool.submit(conn.close, True)
+            conn.close()
             return
-        super().finish_request(conn, fs)
+        if not closing or not self.alive:
+            super().finish_request(conn, fs)
+            return
+        if self._lingering < self.cfg.threads:
+            with contextlib.suppress(RuntimeError):  # a pool already shut down
+                self.tpool.submit(self._close_lingering, conn)
+                self._lingering += 1
+                return
+        self.nr_conns -= 1
+        conn.close()
+
+    def _close_lingering(self, conn: Any) -> None:
+        try:
+            conn.close(graceful=True)
+        finally:
+            self.method_queue.defer(self._closed_lingering)
+
+    def _closed_lingering(self) -> None:
+        self._lingering -= 1
+        self.nr_conns -= 1
 
     def handle(self, conn: Any) -> Any:
         """Serve ``conn`` once its request has arrived whole; until then hand it

@@ -52,9 +52,23 @@ def test_the_store_url_chooses_what_a_commit_syncs(
     store.close()
 
 
-def test_an_unknown_synchronous_setting_is_refused_with_the_choices(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="takes off, normal, full, not 'sometimes'"):
-        open_backend(f"sqlite:{tmp_path / 'state.db'}?synchronous=sometimes")
+@pytest.mark.parametrize("query", ["synchronous=sometimes", "sync=full", "synchronous", "x"])
+def test_anything_else_after_the_path_is_refused_with_the_choices(
+    tmp_path: Path, query: str
+) -> None:
+    """A misspelt option must not become part of the file's name (a new, empty store)."""
+    with pytest.raises(ValueError, match=r"takes one option, \?synchronous=off\|normal\|full"):
+        open_backend(f"sqlite:{tmp_path / 'state.db'}?{query}")
+    assert not list(tmp_path.iterdir())
+
+
+def test_serve_refuses_a_bad_option_before_it_starts(tmp_path: Path) -> None:
+    from mockserver.config import Config
+    from mockserver.serve import RefusedToStart, ServeOptions, check_safe
+
+    config = Config(store=f"sqlite:{tmp_path / 'state.db'}?synchronous=always")
+    with pytest.raises(RefusedToStart, match=r"--store: sqlite:PATH takes one option"):
+        check_safe(ServeOptions(), config)
 
 
 def test_a_process_killed_right_after_its_commits_loses_none_of_them(tmp_path: Path) -> None:

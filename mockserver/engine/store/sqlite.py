@@ -46,8 +46,6 @@ CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, data T
 
 #: how long a connection waits for other processes' locks
 LOCK_WAIT_SECONDS = 30.0
-#: SQLite's ``synchronous`` settings a store may ask for (see the module's docstring)
-SYNCHRONOUS = ("off", "normal", "full")
 
 
 def _use_wal(db: sqlite3.Connection) -> None:
@@ -154,10 +152,8 @@ class SQLiteBackend:
     shared = True
 
     def __init__(self, path: str | Path, synchronous: str = "off") -> None:
-        if synchronous not in SYNCHRONOUS:
-            raise ValueError(
-                f"sqlite:PATH?synchronous= takes {', '.join(SYNCHRONOUS)}, not {synchronous!r}"
-            )
+        if synchronous not in ("off", "normal", "full"):
+            raise ValueError(f"synchronous takes off, normal or full, not {synchronous!r}")
         self.path = str(path)
         self.synchronous = synchronous
         self._local = threading.local()
