@@ -33,6 +33,7 @@ import gc
 import os
 import re
 import selectors
+import signal
 import socket
 import sys
 import threading
@@ -315,6 +316,15 @@ class _Done:
         return self._value
 
 
+#: the signals gunicorn's workers handle (gunicorn.workers.base.Worker.SIGNALS)
+_WORKER_SIGNALS = {
+    getattr(signal, f"SIG{name}")
+    for name in ("ABRT", "HUP", "QUIT", "INT", "TERM", "USR1", "USR2", "WINCH", "CHLD")
+}
+#: how long the main thread of a worker waits at most before it runs the handler
+#: of a signal that reached another of its threads
+_SIGNAL_CHECK_SECONDS = 0.5
+
 #: this process's worker (gunicorn runs one per process)
 _WORKER: list[EnvelopeWorker] = []
 
@@ -370,7 +380,8 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
         for number in range(1, self.cfg.threads):
             threading.Thread(target=self._follow, name=f"request-{number}", daemon=True).start()
         self._follow()
-        self._stopped.wait()
+        while not self._stopped.wait(_SIGNAL_CHECK_SECONDS):
+            pass
         if self._failure is not None:
             raise self._failure
 
@@ -381,6 +392,9 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
         that escapes stops the worker too (as it ends gthread's loop), and
         run() raises it once the stop is done."""
         me = threading.get_ident()
+        if threading.current_thread() is not threading.main_thread():
+            # the worker's signals go to the main thread, whose handlers stop it
+            signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
         try:
             self._lead_while_alive(me)
         except BaseException as exc:
@@ -403,7 +417,9 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
         while True:
             with self._turns:
                 while self.leader is not None and self.alive:
-                    self._turns.wait()
+                    # a signal may reach another thread of the process: Python runs
+                    # its handler only once the main thread runs again
+                    self._turns.wait(_SIGNAL_CHECK_SECONDS)
                 if not self.alive:
                     self._turns.notify_all()  # the next waiter may be the one to stop it
                     return
