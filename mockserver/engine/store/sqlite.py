@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mockserver.engine.store import codec
+from mockserver.engine.store import SYNCHRONOUS, codec
 from mockserver.engine.store.base import DELETED, BufferedTx, T
 
 _SCHEMA = """
@@ -152,8 +152,8 @@ class SQLiteBackend:
     shared = True
 
     def __init__(self, path: str | Path, synchronous: str = "off") -> None:
-        if synchronous not in ("off", "normal", "full"):
-            raise ValueError(f"synchronous takes off, normal or full, not {synchronous!r}")
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous takes {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
         self.path = str(path)
         self.synchronous = synchronous
         self._local = threading.local()
