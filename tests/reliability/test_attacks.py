@@ -454,6 +454,45 @@ def test_clients_that_ask_to_close_but_never_do_hold_up_no_other_request() -> No
     assert worst < 1.0, f"a probe waited {worst:.2f} s behind clients that never close"
 
 
+@pytest.mark.slow
+def test_clients_connecting_together_are_all_answered_in_the_next_turn() -> None:
+    """The worker takes every connection waiting when it accepts, not one per
+    turn of its loop: clients that connect while it is busy all get their first
+    answer in the turn after, before anyone gets a second. (Taken one per turn,
+    the k-th waited k turns while the first ones were served again and again:
+    the 0.3 s tail at 32 connections.) The loop is held meanwhile by a request
+    waiting on a latency fault with --threads 1."""
+    clients = 16
+    with running_server("--clock", "manual", "--threads", "1") as server:
+        hold = {"provider": "seedanceapi", "effect": "latency", "latency_ms": 1500,
+                "path": "/v1/status", "times": 1}  # fmt: skip
+        answer = requests.post(server.url("/__admin/faults"), json=hold, timeout=TIMEOUT)
+        assert answer.status_code == 201, answer.text
+        held = socket.create_connection(("127.0.0.1", server.port))
+        held.sendall(b"GET /v1/status?task_id=held HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)  # real time: the worker's one thread waits on the fault
+        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(clients)]
+        try:
+            streams = [sock.makefile("rb") for sock in socks]
+            for n, sock in enumerate(socks):
+                sock.sendall(f"GET /v1/status?task_id=c{n}_1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            # each client asks again as soon as it has its first answer
+            for n, (sock, stream) in enumerate(zip(socks, streams, strict=True)):
+                assert _read_answer(stream)[0] == 401
+                sock.sendall(f"GET /v1/status?task_id=c{n}_2 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert [_read_answer(stream)[0] for stream in streams] == [401] * clients
+        finally:
+            for sock in [held, *socks]:
+                sock.close()
+        journal = requests.get(server.url("/__admin/journal?limit=100"), timeout=TIMEOUT).json()
+    served = [e["query"].removeprefix("task_id=") for e in reversed(journal["entries"])]
+    firsts = [at for at, query in enumerate(served) if query.endswith("_1")]
+    assert len(firsts) == clients, served
+    early = [query for query in served[: firsts[-1]] if query.endswith("_2")]
+    # the one answered as the worker accepted may ask again before the others are served
+    assert len(early) <= 1, f"second requests served before a first one: {served}"
+
+
 def _read_answer(stream: Any) -> tuple[int, Any]:
     """One HTTP/1.1 answer with a Content-Length from a connection's byte stream."""
     status = int(stream.readline().split()[1])
