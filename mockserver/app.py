@@ -203,6 +203,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_error_handler(Exception, functools.partial(_crash, runtime))
     app.before_request(hooks.before)
     app.after_request(hooks.after)
+    app.teardown_request(hooks.teardown)
     app.wsgi_app = _clock_pinned(runtime, app.wsgi_app)  # type: ignore[method-assign]
 
     def tick() -> None:

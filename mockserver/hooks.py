@@ -50,6 +50,8 @@ class RequestHooks:
         environ = req.environ
         provider = self.runtime.provider_for(req.path)
         call = open_call(provider, environ)
+        route = req.url_rule
+        self.runtime.store.read_ahead(None if route is None else f"{req.method} {route.rule}")
         self.runtime.simulation.settle_due()  # every answer is up to the clock
         if provider is None:
             return None
@@ -85,6 +87,10 @@ class RequestHooks:
             # Without a socket (in-process), the adapter turns this marker into a connection error.
             return Response(b"", status=502, headers={DROPPED_HEADER: "1"})
         return None
+
+    def teardown(self, error: BaseException | None = None) -> None:
+        """The request is over, however it ended: nothing more is read ahead for it."""
+        self.runtime.store.read_ahead(None)
 
     def after(self, response: Response) -> Response:
         """Record a provider exchange; best effort, so a store outage never changes the answer."""

@@ -119,7 +119,12 @@ class Clock:
 
     def now(self) -> float:
         """The current simulated instant."""
-        anchor = getattr(self._pinned, "anchor", None) or self._state.read()
+        pin = self._pinned
+        anchor = getattr(pin, "anchor", None)
+        if anchor is None:
+            anchor = self._state.read()
+            if getattr(pin, "active", False):
+                pin.anchor = anchor
         if self.mode == "manual":
             return anchor.virtual + anchor.offset
         return anchor.virtual + (self._wall() - anchor.wall) * self.time_scale + anchor.offset
@@ -135,15 +140,16 @@ class Clock:
     def pinned(self) -> Iterator[None]:
         """Read the anchor once for the caller's thread until the block ends: a
         request reads the shared clock once, not at every ``now()`` (real time
-        still passes within it; only jumps by other workers wait for the next)."""
-        try:
-            self._pinned.anchor = self._state.read()
-        except Exception:  # the store is away: each now() meets (and reports) it itself
-            self._pinned.anchor = None
+        still passes within it; only jumps by other workers wait for the next).
+        It is read at the first ``now()``, with the request's other first reads
+        (a Redis store fetches those in one round trip, Backend.read_ahead); a
+        store that is away fails that ``now()``."""
+        pin = self._pinned
+        pin.anchor, pin.active = None, True
         try:
             yield
         finally:
-            self._pinned.anchor = None
+            pin.anchor, pin.active = None, False
 
     def advance(self, seconds: float) -> float:
         """Jump ``seconds`` ahead, run everything that fell due, return the new now."""

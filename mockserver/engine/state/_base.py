@@ -150,6 +150,11 @@ class StateBase:
         """The shared clock anchor (every worker reads the same time)."""
         return self._clock
 
+    def read_ahead(self, route: str | None) -> None:
+        """A request of ``route`` starts on this thread, or (None) it ended (see
+        Backend.read_ahead)."""
+        self.backend.read_ahead(route)
+
     def clear(self) -> None:
         """Forget everything, as if new (then ``bootstrap`` again)."""
         self._clock.forget()

@@ -80,6 +80,13 @@ class Backend(Protocol):
         """``work`` over the current state, writing nothing."""
         ...
 
+    def read_ahead(self, route: str | None) -> None:
+        """A request of ``route`` starts on this thread (None: it ended). A backend
+        whose every read is a round trip (Redis) may then fetch the reads the
+        route's last request made before its first write with this one's first
+        read; the others have nothing to do."""
+        ...
+
     def append_log(self, entry: dict[str, Any], keep: int) -> int:
         """Append ``entry`` to the journal under the next id and keep only the
         newest ``keep`` (at least one); return the id. Ids follow the order of

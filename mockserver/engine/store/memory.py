@@ -466,6 +466,9 @@ class MemoryBackend:
                             "records as another type")  # fmt: skip
         return _copy(record)
 
+    def read_ahead(self, route: str | None) -> None:
+        """Nothing to fetch ahead: a read here is no round trip (see Backend)."""
+
     # the journal ---------------------------------------------------------------------------
     def append_log(self, entry: dict[str, Any], keep: int) -> int:
         with self._lock:

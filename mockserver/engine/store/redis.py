@@ -8,6 +8,8 @@ each other's EXEC). Records are JSON strings, indexes sorted sets. Keys live
 under ``seedance-mock:<name>:`` (``?prefix=<name>`` in the URL, default
 ``default``), so the rest of the database is never touched, ``clear()`` included.
 
+A request's reads before its first write are one round trip where its route's
+last request read the same (see ``_Ahead``).
 While Redis cannot be reached every call raises ServiceBusy, which every
 provider answers with its 503 and a Retry-After; redis-py reconnects on the
 next call once Redis is back. Needs Redis 6.2 or later, not Redis Cluster.
@@ -80,6 +82,33 @@ def _bound(value: float, exclusive: str = "") -> str:
     return exclusive + repr(value)
 
 
+#: one read: its commands (one, or several sent together) with redis-py's options
+_Read = tuple[tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]], ...]
+#: the most reads of a request's start that are learned and fetched together
+_AHEAD_READS = 16
+
+
+class _Ahead(threading.local):
+    """This thread's request, between the start of its first read and its first
+    write (or its end). A request reads the same records as the request of the
+    same route before it (the clock, what is due, the fault rules, the caller's
+    key and rate window) and each read is a round trip: so the first read also
+    fetches, in the same round trip, every read the route's last request made
+    before it wrote anything, and a later read that is one of them takes that
+    answer (once). Taken before this request wrote anything, such an answer is
+    what the read would have seen a moment earlier: the reads of a step outside
+    a transaction promise no more. A write ends it; a read nobody asked for again
+    costs Redis a command and nothing more."""
+
+    route: str | None = None
+    #: the reads made since the request started (None: not reading ahead)
+    made: list[_Read] | None = None
+    #: reads the route's last request made, fetched with this request's first read
+    due: tuple[_Read, ...] = ()
+    #: the answers fetched ahead, each taken once
+    fetched: dict[_Read, list[Any]] | None = None
+
+
 def _watched(
     pipe: Any, watch: Sequence[str], command: Sequence[Any], options: dict[str, Any]
 ) -> Any:
@@ -118,8 +147,8 @@ class _RedisTx(BufferedTx):
     def _query(self, watch: Sequence[str], *command: Any, **options: Any) -> Any:
         """Run one read command; within a step, WATCH the keys it reads first."""
         if self._pipe is None:
-            client: Any = self._backend.client
-            return client.execute_command(*command, **options)
+            answers = self._backend.read_now(((command, tuple(sorted(options.items()))),))
+            return answers[0]
         return _watched(self._pipe, watch, command, options)
 
     def _load(self, table: str, key: str) -> Any | None:
@@ -159,10 +188,12 @@ class _RedisTx(BufferedTx):
     def firsts(self, indexes: Sequence[str]) -> list[tuple[str, float] | None]:
         if self._pipe is not None:
             return super().firsts(indexes)
-        with self._backend.client.pipeline(transaction=False) as pipe:
-            for index in indexes:
-                pipe.zrange(self._backend.index_key(index), 0, 0, withscores=True)
-            found = pipe.execute()
+        options = (("score_cast_func", float), ("withscores", True))
+        read = tuple(
+            (("ZRANGE", self._backend.index_key(index), 0, 0, "WITHSCORES"), options)
+            for index in indexes
+        )
+        found = self._backend.read_now(read)
         return [(first[0][0], float(first[0][1])) if first else None for first in found]
 
     def count(self, index: str, *, start: float = -math.inf, upto: float = math.inf) -> int:
@@ -217,6 +248,9 @@ class RedisBackend:
         # processes and hosts still meet as optimistic transactions.
         self._steps = threading.Lock()
         self._reader = _RedisTx(self, None)  # reads write nothing, so one serves every read
+        self._ahead = _Ahead()
+        #: each route's reads before its first write, as its last request made them
+        self._learned: dict[str, tuple[_Read, ...]] = {}
         self._journal = self.prefix + "journal-entries"  # newest last
         self._journal_id = self.prefix + "journal-id"
 
@@ -226,8 +260,69 @@ class RedisBackend:
     def index_key(self, index: str) -> str:
         return f"{self.prefix}idx:{index}"
 
+    def read_ahead(self, route: str | None) -> None:
+        ahead = self._ahead
+        self._stop_ahead()
+        if route is not None:
+            ahead.route, ahead.made = route, []
+            ahead.due = self._learned.get(route, ())
+
+    def _stop_ahead(self) -> None:
+        """The request wrote (or ended): learn its reads so far, fetch no more."""
+        ahead = self._ahead
+        if ahead.made is not None and ahead.route is not None:
+            self._learned[ahead.route] = tuple(ahead.made[:_AHEAD_READS])
+        ahead.route = ahead.made = ahead.fetched = None
+        ahead.due = ()
+
+    def read_now(self, read: _Read) -> list[Any]:
+        """The answers to one read's commands (sent together, outside any
+        transaction), fetched ahead or with the reads the route is due to make."""
+        ahead = self._ahead
+        answers: list[Any] | None
+        if ahead.made is None:
+            return self._send_one(read)
+        if len(ahead.made) < _AHEAD_READS:
+            ahead.made.append(read)
+        if ahead.due:
+            due, ahead.due = list(ahead.due), ()
+            if read in due:
+                due.remove(read)
+            fetched = self._send([read, *due], raise_on_error=False)
+            ahead.fetched = {}
+            for other, answer in zip(due, fetched[1:], strict=True):
+                if answer is not None:
+                    ahead.fetched.setdefault(other, []).append(answer)
+            answers = fetched[0]
+        else:
+            kept = ahead.fetched.get(read) if ahead.fetched else None
+            answers = kept.pop(0) if kept else None
+        # None: not fetched, or it failed (asked again, it raises its exception)
+        return self._send_one(read) if answers is None else answers
+
+    def _send_one(self, read: _Read) -> list[Any]:
+        answers: list[Any] = self._send([read])[0]
+        return answers
+
+    def _send(self, reads: Sequence[_Read], raise_on_error: bool = True) -> list[Any]:
+        """Each read's answers, in one round trip (None for a read that failed,
+        unless ``raise_on_error``)."""
+        client: Any = self.client
+        if len(reads) == 1 and len(reads[0]) == 1:
+            ((command, options),) = reads[0]
+            return [[client.execute_command(*command, **dict(options))]]
+        pipe: Any
+        with client.pipeline(transaction=False) as pipe:
+            for read in reads:
+                for command, options in read:
+                    pipe.execute_command(*command, **dict(options))
+            flat = iter(pipe.execute(raise_on_error=raise_on_error))
+        answers = [[next(flat) for _ in read] for read in reads]
+        return [None if any(isinstance(a, Exception) for a in got) else got for got in answers]
+
     @_busy_while_down
     def atomically(self, work: Callable[[Any], T]) -> T:
+        self._stop_ahead()
         # while Redis does not answer, each step waits its socket timeout: a thread
         # queued behind several of them answers 503 rather than wait for them all
         if not self._steps.acquire(timeout=_STEP_WAIT_SECONDS):
@@ -285,6 +380,8 @@ class RedisBackend:
     @_busy_while_down
     def clear(self) -> None:
         """Delete this store's keys, a batch at a time (never the rest of the database)."""
+        self._stop_ahead()
+        self._learned.clear()
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "*"
         batch: list[str] = []
         for key in self.client.scan_iter(match=pattern, count=_CLEAR_BATCH):

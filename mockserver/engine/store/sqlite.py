@@ -211,6 +211,9 @@ class SQLiteBackend:
     def read(self, work: Callable[[Any], T]) -> T:
         return work(self._reader())
 
+    def read_ahead(self, route: str | None) -> None:
+        """Nothing to fetch ahead: a read here is no round trip (see Backend)."""
+
     # the journal ---------------------------------------------------------------------------
     def append_log(self, entry: dict[str, Any], keep: int) -> int:
         """One transaction under the writers' lock, like a step. An autocommit

@@ -1,0 +1,210 @@
+"""The Redis store reads a request's first reads in one round trip (store/redis.py
+``_Ahead``), and that changes nothing a request sees.
+
+A request of a route fetches, with its first read, the reads the route's last
+request made before its first write. What it fetches is taken at most once and
+only until the request writes or ends: so a request still sees its own writes,
+another client's writes made before it started, and a second read of a record
+reads it again. A read that fails when fetched ahead fails when it is made.
+Through the app, a status poll costs 5 round trips instead of 9.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from redis.connection import AbstractConnection
+
+from mockserver.app import create_app
+from mockserver.config import AccountSeed, Config
+from mockserver.engine.store.redis import RedisBackend
+from mockserver.providers.context import EXTENSION
+from tests.redis_server import RedisServer
+
+ROUTE = "GET /things/<id>"
+
+
+@pytest.fixture
+def url(redis_server: RedisServer) -> str:
+    return f"{redis_server.url}?prefix=ahead-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def backend(url: str) -> Iterator[RedisBackend]:
+    opened = RedisBackend(url)
+    yield opened
+    opened.clear()
+    opened.close()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times this process sent Redis something (one per round trip)."""
+    sent = [0]
+    send: Any = AbstractConnection.send_packed_command
+
+    def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        sent[0] += 1
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def put(backend: RedisBackend, key: str, value: Any) -> None:
+    backend.atomically(lambda tx: tx.put("thing", key, value))
+
+
+def get(backend: RedisBackend, key: str) -> Any:
+    return backend.read(lambda tx: tx.get("thing", key))
+
+
+def first_of(backend: RedisBackend, index: str) -> Any:
+    return backend.read(lambda tx: tx.firsts([index]))[0]
+
+
+def learn(backend: RedisBackend, *keys: str) -> None:
+    """One request of ROUTE that reads ``keys`` (and the index "due") and ends."""
+    backend.read_ahead(ROUTE)
+    for key in keys:
+        get(backend, key)
+    first_of(backend, "due")
+    backend.read_ahead(None)
+
+
+def test_a_routes_first_reads_are_one_round_trip(
+    backend: RedisBackend, round_trips: list[int]
+) -> None:
+    put(backend, "a", [1])
+    put(backend, "b", [2])
+    learn(backend, "a", "b")
+    round_trips[0] = 0
+    backend.read_ahead(ROUTE)
+    assert [get(backend, "a"), get(backend, "b"), first_of(backend, "due")] == [[1], [2], None]
+    backend.read_ahead(None)
+    assert round_trips[0] == 1
+
+
+def test_another_clients_write_before_the_request_is_seen(backend: RedisBackend, url: str) -> None:
+    put(backend, "a", "old")
+    learn(backend, "a", "b")
+    other = RedisBackend(url)
+    try:
+        put(other, "b", "written by another worker")
+        backend.read_ahead(ROUTE)
+        assert get(backend, "a") == "old"
+        assert get(backend, "b") == "written by another worker"
+    finally:
+        backend.read_ahead(None)
+        other.close()
+
+
+def test_a_request_sees_its_own_writes(backend: RedisBackend) -> None:
+    put(backend, "a", "old")
+    put(backend, "b", "old")
+    learn(backend, "a", "b")
+    backend.read_ahead(ROUTE)
+    assert get(backend, "a") == "old"  # "b" fetched with it
+    put(backend, "b", "mine")
+    assert get(backend, "b") == "mine"
+    backend.read_ahead(None)
+
+
+def test_what_is_fetched_ahead_is_taken_once(backend: RedisBackend, url: str) -> None:
+    put(backend, "a", 1)
+    learn(backend, "x", "a")
+    other = RedisBackend(url)
+    try:
+        backend.read_ahead(ROUTE)
+        assert get(backend, "x") is None  # "a" fetched with it
+        assert get(backend, "a") == 1
+        put(other, "a", 2)
+        assert get(backend, "a") == 2  # read again, not the answer fetched for the first
+    finally:
+        backend.read_ahead(None)
+        other.close()
+
+
+def test_nothing_is_fetched_ahead_outside_a_request_or_after_it(
+    backend: RedisBackend, url: str, round_trips: list[int]
+) -> None:
+    put(backend, "a", 1)
+    put(backend, "b", 1)
+    learn(backend, "a", "b")
+    other = RedisBackend(url)
+    try:
+        backend.read_ahead(ROUTE)
+        assert get(backend, "a") == 1  # "b" fetched with it, never taken
+        backend.read_ahead(None)
+        put(other, "b", 2)
+        round_trips[0] = 0
+        assert get(backend, "b") == 2
+        assert get(backend, "a") == 1
+        assert round_trips[0] == 2
+    finally:
+        other.close()
+
+
+def test_a_read_that_fails_ahead_fails_when_it_is_made(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    put(backend, "a", 1)
+    put(backend, "b", 1)
+    learn(backend, "a", "b")
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        name = backend.record_key("thing", "b")
+        raw.delete(name)
+        raw.rpush(name, "not a string")  # GET on it: WRONGTYPE
+        backend.read_ahead(ROUTE)
+        assert get(backend, "a") == 1
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            get(backend, "b")
+    finally:
+        backend.read_ahead(None)
+        raw.delete(backend.record_key("thing", "b"))
+        raw.close()
+
+
+def test_a_status_poll_over_the_app_takes_five_round_trips(
+    url: str, round_trips: list[int]
+) -> None:
+    """The clock, what is due, the fault rules, the caller's key and its rate
+    window in one round trip; then the admission (WATCH and read, then EXEC), the
+    task, and the journal. Every poll answers the same as the first."""
+    key = "sk_ahead"
+    app = create_app(
+        Config(
+            clock="manual",
+            background=False,
+            store=url,
+            accounts=(AccountSeed("seedance2ai", "ahead", 10**6, (key,)),),
+        )
+    )
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        created = client.post(
+            "/api/v1/video/seedance2",
+            headers={**headers, "Idempotency-Key": "one"},
+            json={"prompt": "a red kite"},
+        )
+        assert created.status_code == 202, created.data
+        path = f"/api/v1/tasks/{created.get_json()['id']}"
+        answers, trips = [], []
+        for _ in itertools.repeat(None, 4):
+            round_trips[0] = 0
+            answer = client.get(path, headers=headers)
+            trips.append(round_trips[0])
+            answers.append((answer.status_code, answer.get_json()))
+        assert answers[1:] == answers[:1] * 3
+        assert answers[0][0] == 200
+        assert trips[1:] == [5, 5, 5], trips  # the first poll learns (9)
+    finally:
+        app.extensions[EXTENSION].store.clear()
+        app.extensions[EXTENSION].close()
