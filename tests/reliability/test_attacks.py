@@ -29,6 +29,7 @@ from mockserver.app import create_app
 from mockserver.config import Config
 from mockserver.engine.journal import BODY_LIMIT, HEADERS_LIMIT, TRUNCATED
 from mockserver.providers.context import EXTENSION
+from mockserver.serve import _accept_queue, _more_to_take
 from tests.engine import backends
 from tests.reliability.attack_helpers import (
     bad_request_problems,
@@ -869,3 +870,36 @@ def test_credit_amounts_are_kept_exactly_or_refused_with_the_range(
     assert charge.status_code == 202, charge.get_data()
     assert left == EXACT_LIMIT - charge.get_json()["credits_used"], f"after one charge: {left}"
     assert not failures, _report(failures)
+
+
+@pytest.mark.parametrize(
+    ("held", "waiting", "workers"), [(1, 31, 2), (0, 16, 2), (17, 15, 2), (1, 0, 3), (5, 40, 4)]
+)
+def test_a_worker_of_several_takes_its_share_of_the_waiting_connections(
+    held: int, waiting: int, workers: int
+) -> None:
+    """One of several workers sharing a listener takes connections until it holds
+    its share of those it holds and those waiting; never more than are waiting,
+    and none once it holds its share."""
+    more = _more_to_take(held, waiting, workers)
+    assert 0 <= more <= waiting
+    assert held + more == max(held, -(-(held + waiting) // workers))
+
+
+def test_the_accept_queue_is_read_off_the_listener() -> None:
+    """How many connections wait to be accepted (Linux's tcp_info), which the
+    share above is taken of; 0 where it cannot be read (a Unix socket)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    clients = [socket.create_connection(listener.getsockname()[:2]) for _ in range(5)]
+    try:
+        time.sleep(0.05)  # real time: the kernel completes the handshakes
+        assert _accept_queue(listener) == 5
+        listener.accept()[0].close()
+        assert _accept_queue(listener) == 4
+    finally:
+        for client in clients:
+            client.close()
+        listener.close()
+    left, right = socket.socketpair()
+    with left, right:
+        assert _accept_queue(left) == 0
