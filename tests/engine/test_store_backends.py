@@ -797,3 +797,54 @@ def test_http_answers_503_while_redis_is_down_then_serves(lone_server: RedisServ
     assert again.status_code == 200, again.get_json()
     assert again.get_json()["id"] == task_id
     app.extensions[EXTENSION].close()
+
+
+# fetch: a step's records read together ---------------------------------------------
+
+
+def test_fetched_records_are_what_a_get_reads_and_writes_still_come_first(
+    store: Store, backend_url: str
+) -> None:
+    """``tx.fetch`` reads records ahead in a step (one round trip on Redis); a
+    ``get`` then answers as it would have, each time a copy, and the step's own
+    writes still win."""
+    task = make_task("t-fetched")
+    store.backend.atomically(lambda tx: tx.put("task", task.id, task))
+
+    def step(tx: Any) -> tuple[Any, ...]:
+        tx.fetch([("task", task.id), ("task", "missing"), ("counter", "n")])
+        first, second = tx.get("task", task.id), tx.get("task", task.id)
+        assert first == second == task
+        assert first is not second
+        missing = tx.get("task", "missing")
+        tx.put("counter", "n", 7)
+        return missing, tx.get("counter", "n")
+
+    assert store.backend.atomically(step) == (None, 7)
+
+
+def test_a_fetched_record_changed_by_another_client_runs_the_step_again(
+    redis_server: RedisServer,
+) -> None:
+    """Fetching WATCHes what it reads: a change by another client before the
+    step commits runs it again on the new value (no lost update)."""
+    url = f"{redis_server.url}?prefix=fetch-{random.randrange(10**9)}"
+    backend, other = RedisBackend(url), RedisBackend(url)
+    try:
+        backend.atomically(lambda tx: tx.put("counter", "c", 1))
+        runs = itertools.count(1)
+
+        def bump(tx: Any) -> None:
+            tx.fetch([("counter", "c")])
+            seen = tx.get("counter", "c")
+            if next(runs) == 1:  # another worker bumps it meanwhile
+                other.atomically(lambda other_tx: other_tx.put("counter", "c", seen + 10))
+            tx.put("counter", "c", tx.get("counter", "c") + 1)
+
+        backend.atomically(bump)
+        assert backend.read(lambda tx: tx.get("counter", "c")) == 12
+        assert next(runs) == 3  # ran twice
+    finally:
+        backend.clear()
+        backend.close()
+        other.close()

@@ -77,10 +77,12 @@ class TaskState(StateBase):
         nothing."""
 
         def create(tx: Tx) -> Task | SimulatorError:
+            name = acct(task.provider, task.account_id)
+            wanted = [("task", task.id), ("account", name)]
+            tx.fetch(wanted if scope is None else [*wanted, ("idem", scope_name(scope))])
             existing: Task | None = tx.get("task", task.id)
             if existing is not None:
                 return existing
-            name = acct(task.provider, task.account_id)
             try:
                 _check_queue(tx, task, name, max_queued)
                 charged = rules.charge(self._account(tx, task.provider, task.account_id), task)

@@ -39,6 +39,11 @@ class Tx(Protocol):
 
     def get(self, table: str, key: str) -> Any | None: ...
     def get_many(self, table: str, keys: Sequence[str]) -> list[Any | None]: ...
+    def fetch(self, records: Sequence[tuple[str, str]]) -> None:
+        """Read these (table, key) records now, in one go where reads are round
+        trips (a Redis step); a later ``get`` of one is answered from them."""
+        ...
+
     def put(self, table: str, key: str, record: Any) -> None: ...
     def delete(self, table: str, key: str) -> None: ...
     def scan(
@@ -144,6 +149,9 @@ class BufferedTx:
         missing = [k for k in keys if (table, k) not in self.writes.records]
         loaded = dict(zip(missing, self._load_many(table, missing), strict=True))
         return [loaded[k] if k in loaded else self.get(table, k) for k in keys]
+
+    def fetch(self, records: Sequence[tuple[str, str]]) -> None:
+        """Nothing to do where a read is no round trip (see Tx.fetch)."""
 
     def put(self, table: str, key: str, record: Any) -> None:
         self.writes.records[(table, key)] = record

@@ -152,6 +152,8 @@ class _RedisTx(BufferedTx):
         super().__init__()
         self._backend = backend
         self._pipe = pipe
+        #: a step's records read by fetch, as Redis answered (each get decodes anew)
+        self._fetched: dict[tuple[str, str], str | None] = {}
 
     def _query(self, watch: Sequence[str], *command: Any, **options: Any) -> Any:
         """Run one read command; within a step, WATCH the keys it reads first."""
@@ -160,9 +162,22 @@ class _RedisTx(BufferedTx):
             return answers[0]
         return _watched(self._pipe, watch, command, options)
 
+    def fetch(self, records: Sequence[tuple[str, str]]) -> None:
+        """In a step, WATCH and read every record in one round trip (the reader,
+        shared by every read, keeps nothing)."""
+        if self._pipe is None:
+            return
+        wanted = [r for r in dict.fromkeys(records) if r not in self._fetched]
+        if wanted:
+            names = [self._backend.record_key(table, key) for table, key in wanted]
+            self._fetched.update(zip(wanted, self._query(names, "MGET", *names), strict=True))
+
     def _load(self, table: str, key: str) -> Any | None:
-        name = self._backend.record_key(table, key)
-        text = self._query([name], "GET", name)
+        if (table, key) in self._fetched:
+            text = self._fetched[(table, key)]
+        else:
+            name = self._backend.record_key(table, key)
+            text = self._query([name], "GET", name)
         return None if text is None else codec.load(table, text)
 
     def _load_many(self, table: str, keys: Sequence[str]) -> list[Any | None]:
