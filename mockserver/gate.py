@@ -42,9 +42,12 @@ def before_waiting() -> None:
 
 
 class Gate:
-    def __init__(self) -> None:
+    def __init__(self, on_wait: Callable[[], None] | None = None) -> None:
+        """``on_wait``: what the current thread does before it waits (the
+        runtime's store stops reading ahead: what it fetched would be stale)."""
         self._lock = threading.Lock()
         self._holder = threading.local()
+        self._on_wait = on_wait
 
     def serialize(self, app: WSGIApp) -> WSGIApp:
         """``app`` behind the gate (its response body is sent outside it)."""
@@ -63,6 +66,8 @@ class Gate:
     def waiting(self) -> Iterator[None]:
         """Open the gate while the current request waits for something."""
         before_waiting()
+        if self._on_wait is not None:
+            self._on_wait()
         if not getattr(self._holder, "inside", False):
             yield
             return

@@ -40,7 +40,8 @@ class Runtime:
         self.providers = load_providers(config)
         self.specs: dict[str, ProviderSpec] = {n: p.spec for n, p in self.providers.items()}
         self.control = Control(self)
-        self.gate = Gate()
+        # a request that waits reads afresh after (the store's read-ahead stops)
+        self.gate = Gate(on_wait=lambda: self.store.read_ahead(None))
         self.media = MediaCache(config.media_cache_dir)
         self._lock = threading.RLock()
         self._ticker: _Ticker | None = None

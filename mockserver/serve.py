@@ -530,7 +530,7 @@ class EnvelopeWorker(ThreadWorker):  # type: ignore[misc]
         more = self.worker_connections
         if self.cfg.workers > 1:
             more = _more_to_take(self.nr_conns, _accept_queue(listener), self.cfg.workers)
-        while more > 0 and self.leader == threading.get_ident():
+        while more > 0 and self.alive and self.leader == threading.get_ident():
             if self.nr_conns >= self.worker_connections:
                 return
             try:

@@ -217,6 +217,29 @@ def test_tasks_alike_share_their_groups_and_keys() -> None:
     assert len({id(row[memory._LAYOUTS[Task].keys_at]) for row in rows}) == 1
 
 
+def test_a_task_read_and_written_again_keeps_sharing_its_groups() -> None:
+    """A read makes the task's MediaSpec anew: written back (a task starting,
+    ending, cancelled), the task still points at the groups it shared."""
+    backend = MemoryBackend()
+    spec = MediaSpec(1280, 720, 120, 24, True)
+    task = Task("t", "p", "a", {"prompt": "x"}, 30, 1.0, 1.0, None, "completed", True, 7,
+                spec, "m", 2.0)  # fmt: skip
+    backend.atomically(lambda tx: tx.put("task", "t", task))
+    for n in range(5):
+        read: Task = backend.read(lambda tx: tx.get("task", "t"))
+        assert read.media == spec
+        assert read.media is not spec
+
+        def write_back(tx: Any, read: Task = read, n: int = n) -> None:
+            tx.put("task", f"t{n}", read)
+
+        backend.atomically(write_back)
+    rows = list(backend.tables["task"].values())
+    assert len(rows) == 6
+    assert all(row[1] is rows[0][1] for row in rows)
+    assert len(backend._known._groups) == 2  # the task's two groups, once
+
+
 def test_stored_rows_cost_the_garbage_collector_nothing() -> None:
     """Tasks, charges and idempotency keys stored by served POSTs are left out of
     every collection (a full one scanned each of them: 6 ms at 10,000 tasks)."""

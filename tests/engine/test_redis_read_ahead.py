@@ -1,13 +1,13 @@
 """The Redis store reads a request's first reads in one round trip (store/redis.py
-``_Ahead``), and that changes nothing a request sees.
+``_Ahead``, DECISIONS C21), and no read is older than what the request has seen.
 
 A request of a route fetches, with its first read, the reads the route's last
-request made outside its steps. What it fetches is taken at most once, only
-while the request lasts, and dropped for what the request's own steps write: so
-a request still sees its own writes, another client's writes made before it
-started, and a second read of a record reads it again. A read that fails when
-fetched ahead fails when it is made.
-Through the app, a status poll costs 4 round trips instead of 9.
+request made before its first step. What it fetches is taken at most once, and
+only until the request's first step, its first wait, or its end: so a request
+sees another client's writes made before it started, every read after a step or
+a wait is fresh (a step that only read, too), and a second read of a record
+reads it again. A read that fails when fetched ahead fails when it is made.
+Through the app, a status poll costs 5 round trips instead of 9.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from mockserver.app import create_app
 from mockserver.config import AccountSeed, Config
 from mockserver.engine.store.redis import RedisBackend
 from mockserver.providers.context import EXTENSION
+from tests.engine.backends import make_task
 from tests.redis_server import RedisServer
 
 ROUTE = "GET /things/<id>"
@@ -105,6 +106,24 @@ def test_another_clients_write_before_the_request_is_seen(backend: RedisBackend,
         other.close()
 
 
+def test_after_a_step_that_only_read_every_read_is_fresh(backend: RedisBackend, url: str) -> None:
+    """A step reads afresh (under WATCH): a read after it must not be older
+    than what the step saw (a poll whose settle step found the task already
+    settled by another worker answered it still processing)."""
+    put(backend, "a", "old")
+    learn(backend, "x", "a")
+    other = RedisBackend(url)
+    try:
+        backend.read_ahead(ROUTE)
+        assert get(backend, "x") is None  # "a" fetched with it
+        put(other, "a", "settled elsewhere")
+        assert backend.atomically(lambda tx: tx.get("thing", "a")) == "settled elsewhere"
+        assert get(backend, "a") == "settled elsewhere"
+    finally:
+        backend.read_ahead(None)
+        other.close()
+
+
 def test_a_request_sees_its_own_writes(backend: RedisBackend) -> None:
     put(backend, "a", "old")
     put(backend, "b", "old")
@@ -172,12 +191,12 @@ def test_a_read_that_fails_ahead_fails_when_it_is_made(
         raw.close()
 
 
-def test_a_status_poll_over_the_app_takes_four_round_trips(
+def test_a_status_poll_over_the_app_takes_five_round_trips(
     url: str, round_trips: list[int]
 ) -> None:
     """The clock, what is due, the fault rules, the caller's key and its rate
-    window, and the task in one round trip; then the admission (WATCH and read,
-    then EXEC) and the journal. Every poll answers the same as the first."""
+    window in one round trip; then the admission (WATCH and read, then EXEC),
+    the task, and the journal. Every poll answers the same as the first."""
     key = "sk_ahead"
     app = create_app(
         Config(
@@ -205,7 +224,52 @@ def test_a_status_poll_over_the_app_takes_four_round_trips(
             answers.append((answer.status_code, answer.get_json()))
         assert answers[1:] == answers[:1] * 3
         assert answers[0][0] == 200
-        assert trips[1:] == [4, 4, 4], trips  # the first poll learns (9)
+        assert trips[1:] == [5, 5, 5], trips  # the first poll learns (9)
     finally:
         app.extensions[EXTENSION].store.clear()
         app.extensions[EXTENSION].close()
+
+
+def _redis_app(url: str) -> Any:
+    return create_app(Config(clock="manual", background=False, store=url))
+
+
+def test_a_wait_ends_what_was_fetched_ahead(url: str) -> None:
+    """A request that waits (a latency fault, a first render) reads afresh
+    after: the runtime's gate stops the store's read-ahead on that thread."""
+    app = _redis_app(url)
+    runtime = app.extensions[EXTENSION]
+    backend = runtime.store.backend
+    other = RedisBackend(url)
+    try:
+        put(backend, "a", "before the wait")
+        learn(backend, "x", "a")
+        backend.read_ahead(ROUTE)
+        assert get(backend, "x") is None  # "a" fetched with it
+        with runtime.gate.waiting():
+            put(other, "a", "during the wait")
+        assert get(backend, "a") == "during the wait"
+    finally:
+        backend.read_ahead(None)
+        other.close()
+        runtime.store.clear()
+        runtime.close()
+
+
+def test_after_a_request_nothing_it_fetched_is_read(url: str) -> None:
+    """What a request fetched and never took is not read after it ends, by
+    anything on its thread (an in-process test's own calls to the simulator)."""
+    app = _redis_app(url)
+    runtime = app.extensions[EXTENSION]
+    client = app.test_client()
+    other = RedisBackend(url)
+    try:
+        assert client.get("/__admin/tasks/a").status_code == 404  # the route learns: task "a"
+        assert client.get("/__admin/tasks/b").status_code == 404  # fetches "a", never takes it
+        task = make_task("a")
+        other.atomically(lambda tx: tx.put("task", "a", task))
+        assert runtime.store.get_task("a") == task
+    finally:
+        other.close()
+        runtime.store.clear()
+        runtime.close()

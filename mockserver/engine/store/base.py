@@ -86,10 +86,11 @@ class Backend(Protocol):
         ...
 
     def read_ahead(self, route: str | None) -> None:
-        """A request of ``route`` starts on this thread (None: it ended). A backend
-        whose every read is a round trip (Redis) may then fetch the reads the
-        route's last request made before its first write with this one's first
-        read; the others have nothing to do."""
+        """A request of ``route`` starts on this thread (None: it ended, or waits).
+        A backend whose every read is a round trip (Redis) may then fetch the
+        reads the route's last request made before its first step with this
+        one's first read, until this one's first step; the others have nothing
+        to do."""
         ...
 
     def append_log(self, entry: dict[str, Any], keep: int) -> int:

@@ -176,9 +176,10 @@ class _Index:
 #: store keeps each group's values once, in one tuple that every record with
 #: those same objects points at, and a record as a tuple (a row, see ``_Layout``)
 #: of its groups and its own fields. A group is shared only between records whose
-#: values are the same objects (integers: equal ones), so a record comes back
-#: exactly as it went in. A task with eight params takes 208 bytes so, where
-#: its slotted dataclass and its params' dict took 448; a ledger entry 80, not 96.
+#: values are the same objects (integers: equal ones; a MediaSpec: one of equal
+#: values and types), so a record comes back exactly as it went in. A task with
+#: eight params takes 216 bytes so, where its slotted dataclass and its params'
+#: dict took 448; a ledger entry 88, not 96.
 _SHARED_FIELDS: dict[type, tuple[tuple[str, ...], ...]] = {
     Task: (
         ("provider", "account_id", "credits", "planned", "refund_on_failure", "media",
@@ -208,7 +209,8 @@ class _Layout:
     entries and idempotency keys then cost a full collection nothing, where
     tuple subclasses and slotted dataclasses made its pauses grow with the store
     (6 ms at 10,000 tasks, 44 ms at 30,000). A field declared ``MediaSpec`` is
-    kept as the tuple of its values for the same reason.
+    kept as the tuple of its values for the same reason. (A task whose params
+    hold a list or a dict, a request's image URLs say, stays tracked.)
     """
 
     def __init__(
@@ -287,8 +289,9 @@ class _Known:
         self._groups: dict[tuple[int, ...], tuple[Any, ...]] = {}
         self._ints: dict[int, int] = {}
         self._keys: dict[tuple[int, ...], tuple[Any, ...]] = {}
-        #: each MediaSpec's tuple of values, by the spec's identity (the spec held beside it)
-        self._specs: dict[int, tuple[MediaSpec, tuple[Any, ...]]] = {}
+        #: one tuple of a MediaSpec's values per distinct values (a spec read back is
+        #: a new object: by its identity, each task written again got a group of its own)
+        self._specs: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def group(
         self, values: tuple[Any, ...], ints: tuple[int, ...], media: tuple[int, ...] = ()
@@ -303,12 +306,10 @@ class _Known:
             for place in ints:  # equal integers become one object (a price, a charge's amount)
                 if type(value := same[place]) is int:
                     same[place] = self._ints.setdefault(value, value)
-            for place in media:  # a spec as the one tuple of its values
+            for place in media:  # a spec as the one tuple of its values (and their types)
                 if type(spec := same[place]) is MediaSpec:
-                    kept = self._specs.get(id(spec))
-                    if kept is None:
-                        kept = self._specs[id(spec)] = (spec, _MEDIA_FIELDS(spec))
-                    same[place] = kept[1]
+                    fields = _MEDIA_FIELDS(spec)
+                    same[place] = self._specs.setdefault((*fields, *map(type, fields)), fields)
             values = tuple(same)
         return self._known(self._groups, values)
 

@@ -8,7 +8,7 @@ each other's EXEC). Records are JSON strings, indexes sorted sets. Keys live
 under ``seedance-mock:<name>:`` (``?prefix=<name>`` in the URL, default
 ``default``), so the rest of the database is never touched, ``clear()`` included.
 
-A request's reads before its first write are one round trip where its route's
+A request's reads before its first step are one round trip where its route's
 last request read the same (see ``_Ahead``).
 While Redis cannot be reached every call raises ServiceBusy, which every
 provider answers with its 503 and a Retry-After; redis-py reconnects on the
@@ -36,7 +36,7 @@ from redis.retry import Retry
 
 from mockserver.engine.errors import ServiceBusy
 from mockserver.engine.store import codec
-from mockserver.engine.store.base import DELETED, BufferedTx, T, WriteSet
+from mockserver.engine.store.base import DELETED, BufferedTx, T
 
 _ROOT = "seedance-mock"
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -89,33 +89,26 @@ _AHEAD_READS = 16
 
 
 class _Ahead(threading.local):
-    """This thread's request, from its first read to its end. A request reads
-    the same records as the request of the same route before it (the clock, what
-    is due, the fault rules, the caller's key and rate window, the task it
-    polls) and each read is a round trip: so its first read also fetches, in the
-    same round trip, every read the route's last request made outside a step
-    (up to _AHEAD_READS), and a later read that is one of them takes that answer
-    (once). Such an answer is what the read would have seen a moment earlier,
-    which is all a read outside a step promises; but not when the request itself
-    has written the record since (a step's writes drop the answers fetched for
-    what they wrote). A read nobody asks for again costs Redis a command."""
+    """This thread's request, from its start to its first step, its first wait
+    or its end. A request reads the same records as the request of the same
+    route before it (the clock, what is due, the fault rules, the caller's key
+    and rate window) and each read is a round trip: so its first read also
+    fetches, in the same round trip, every read the route's last request made
+    before its first step (up to _AHEAD_READS), and a later read that is one of
+    them takes that answer (once). Such an answer is what the read would have
+    seen a moment earlier, which is all a read outside a step promises. It is
+    never older than anything the request has seen: a step (which reads afresh,
+    under WATCH) or a wait (a latency fault: Backend.read_ahead(None)) ends it,
+    and every read after reads afresh. A read nobody asks for again costs Redis
+    a command."""
 
     route: str | None = None
-    #: the reads made outside steps since the request started (None: not reading ahead)
+    #: the reads made since the request started (None: not reading ahead)
     made: list[_Read] | None = None
     #: reads the route's last request made, fetched with this request's first read
     due: tuple[_Read, ...] = ()
     #: the answers fetched ahead, each taken once
     fetched: dict[_Read, list[Any]] | None = None
-
-
-def _names_read(read: _Read) -> list[str]:
-    """The keys a read's commands read (MGET: all its arguments; else the first)."""
-    return [
-        name
-        for command, _ in read
-        for name in (command[1:] if command[0] == "MGET" else command[1:2])
-    ]
 
 
 def _watched(
@@ -273,7 +266,7 @@ class RedisBackend:
         self._steps = threading.Lock()
         self._reader = _RedisTx(self, None)  # reads write nothing, so one serves every read
         self._ahead = _Ahead()
-        #: each route's reads before its first write, as its last request made them
+        #: each route's reads before its first step, as its last request made them
         self._learned: dict[str, tuple[_Read, ...]] = {}
         self._journal = self.prefix + "journal-entries"  # newest last
         self._journal_id = self.prefix + "journal-id"
@@ -292,7 +285,7 @@ class RedisBackend:
             ahead.due = self._learned.get(route, ())
 
     def _stop_ahead(self) -> None:
-        """The request ended: learn its reads, fetch no more."""
+        """The request's first step, wait or end: learn its reads, fetch no more."""
         ahead = self._ahead
         if ahead.made is not None and ahead.route is not None:
             self._learned[ahead.route] = tuple(ahead.made[:_AHEAD_READS])
@@ -344,19 +337,9 @@ class RedisBackend:
         answers = [[next(flat) for _ in read] for read in reads]
         return [None if any(isinstance(a, Exception) for a in got) else got for got in answers]
 
-    def _wrote(self, writes: WriteSet) -> None:
-        """Drop what was fetched ahead of the records and indexes a step wrote."""
-        fetched = self._ahead.fetched
-        if not fetched:
-            return
-        names = {self.record_key(table, key) for table, key in writes.records}
-        names.update(self.index_key(index) for index in writes.trims)
-        names.update(self.index_key(index) for index, _ in writes.members)
-        for read in [read for read in fetched if not names.isdisjoint(_names_read(read))]:
-            del fetched[read]
-
     @_busy_while_down
     def atomically(self, work: Callable[[Any], T]) -> T:
+        self._stop_ahead()  # a step reads afresh: no later read may be older
         # while Redis does not answer, each step waits its socket timeout: a thread
         # queued behind several of them answers 503 rather than wait for them all
         if not self._steps.acquire(timeout=_STEP_WAIT_SECONDS):
@@ -378,7 +361,6 @@ class RedisBackend:
                     tx.commit(pipe)
                 except WatchError:
                     continue  # another client changed what this step read: again
-                self._wrote(tx.writes)
                 return result
 
     @_busy_while_down
