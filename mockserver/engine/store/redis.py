@@ -92,15 +92,15 @@ class _Ahead(threading.local):
     """This thread's request, from its start to its first step, its first wait
     or its end. A request reads the same records as the request of the same
     route before it (the clock, what is due, the fault rules, the caller's key
-    and rate window) and each read is a round trip: so its first read also
-    fetches, in the same round trip, every read the route's last request made
-    before its first step (up to _AHEAD_READS), and a later read that is one of
-    them takes that answer (once). Such an answer is what the read would have
-    seen a moment earlier, which is all a read outside a step promises. It is
-    never older than anything the request has seen: a step (which reads afresh,
-    under WATCH) or a wait (a latency fault: Backend.read_ahead(None)) ends it,
-    and every read after reads afresh. A read nobody asks for again costs Redis
-    a command."""
+    and rate window, the task it polls) and each read is a round trip: so its
+    first read also fetches, in the same round trip, every read the route's
+    last request made before its first step (up to _AHEAD_READS), and a later
+    read that is one of them takes that answer (once). Such an answer is what
+    the read would have seen a moment earlier, which is all a read outside a
+    step promises. It is never older than anything the request has seen: a
+    step (which reads afresh, under WATCH) or a wait (the runtime's gate calls
+    Backend.read_ahead(None)) ends it, and every read after reads afresh. A read
+    nobody asks for again costs Redis a command."""
 
     route: str | None = None
     #: the reads made since the request started (None: not reading ahead)
