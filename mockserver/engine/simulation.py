@@ -194,6 +194,13 @@ def fingerprint(body: Any) -> str:
     return base64.b64encode(hashlib.blake2b(canonical.encode(), digest_size=16).digest()).decode()
 
 
+class _Unread:
+    """A task not read yet (see Simulation.task)."""
+
+
+UNREAD = _Unread()
+
+
 @dataclass
 class Simulation(AccountBook):
     """The provider-neutral engine shared by every provider."""
@@ -332,7 +339,7 @@ class Simulation(AccountBook):
         self.admit(principal, "read")
         if refusal is not None:
             raise refusal
-        return self._owned(principal, str(task_id), found)
+        return self.task(principal, str(task_id), found)
 
     def look_all(self, caller: Caller, refusal: SimulatorError | None = None) -> list[Task]:
         """A read of the caller's tasks, newest first (a list operation): counted
@@ -575,13 +582,13 @@ class Simulation(AccountBook):
         return outcome, round(now + seconds, 3)
 
     # reading -----------------------------------------------------------------
-    def task(self, principal: Principal, task_id: str) -> Task:
+    def task(
+        self, principal: Principal, task_id: str, found: Task | _Unread | None = UNREAD
+    ) -> Task:
         """The caller's task; TaskNotFound for unknown ids, other accounts' tasks
-        and tasks the caller deleted."""
-        return self._owned(principal, task_id, self.store.get_task(task_id))
-
-    @staticmethod
-    def _owned(principal: Principal, task_id: str, task: Task | None) -> Task:
+        and tasks the caller deleted. ``found``: the task as already read (by
+        default it is read now)."""
+        task = self.store.get_task(task_id) if isinstance(found, _Unread) else found
         if (
             task is None
             or task.deleted_at is not None

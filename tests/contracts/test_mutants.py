@@ -155,7 +155,7 @@ def _foreign_task_visible(app: Flask) -> Flask:
             raise TaskNotFound(f"No task {task_id!r}.")
         return task
 
-    runtime.simulation.task = any_task  # type: ignore[method-assign]
+    runtime.simulation.task = any_task  # type: ignore[method-assign,assignment]
     return app
 
 
