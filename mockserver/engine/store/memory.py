@@ -297,8 +297,7 @@ class _Known:
         self, values: tuple[Any, ...], ints: tuple[int, ...], media: tuple[int, ...] = ()
     ) -> tuple[Any, ...]:
         """The known group of these very values (``values`` made known if none)."""
-        ident = tuple(map(id, values))
-        found = self._groups.get(ident)
+        found = self._groups.get(tuple(map(id, values)))
         if found is not None:
             return found
         if ints or media:
@@ -343,7 +342,8 @@ _BY_NUMBER = [layout.unpack for layout in _LAYOUTS.values()]
 @functools.cache
 def _copier(cls: type) -> Callable[[Any], Any]:
     """A fast shallow copy of one record class (slotted dataclasses rebuilt from
-    their fields; a row made again into its record; anything else through copy.copy)."""
+    their fields, anything else through copy.copy); rows are made again by
+    their layouts (``_BY_NUMBER``), not here."""
     kind: Any = cls
     names = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
     if not names or not hasattr(cls, "__slots__"):
