@@ -9,7 +9,9 @@ under ``seedance-mock:<name>:`` (``?prefix=<name>`` in the URL, default
 ``default``), so the rest of the database is never touched, ``clear()`` included.
 
 A request's reads before its first step are one round trip where its route's
-last request read the same (see ``_Ahead``).
+last request read the same (see ``_Ahead``). Each thread talks to Redis on its
+own connection, a round trip's commands in one write and every reply read
+(``_exchange``), past redis-py's client and pipeline layers.
 While Redis cannot be reached every call raises ServiceBusy, which every
 provider answers with its 503 and a Retry-After; redis-py reconnects on the
 next call once Redis is back. Needs Redis 6.2 or later, not Redis Cluster.
@@ -17,21 +19,24 @@ next call once Redis is back. Needs Redis 6.2 or later, not Redis Cluster.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import hiredis
 import redis
 from redis.backoff import NoBackoff
-from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 from redis.retry import Retry
 
 from mockserver.engine.errors import ServiceBusy
@@ -88,6 +93,14 @@ _Read = tuple[tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]], ...]
 _AHEAD_READS = 16
 
 
+class _Held(threading.local):
+    """This thread's connection to Redis, and the process that made it (a forked
+    child makes its own: the socket is its parent's)."""
+
+    connection: Any = None
+    pid = 0
+
+
 class _Ahead(threading.local):
     """This thread's request, from its start to its first step, its first wait
     or its end. A request reads the same records as the request of the same
@@ -111,54 +124,106 @@ class _Ahead(threading.local):
     fetched: dict[_Read, list[Any]] | None = None
 
 
-def _watched(
-    pipe: Any, watch: Sequence[str], command: Sequence[Any], options: dict[str, Any]
-) -> Any:
-    """WATCH ``watch`` and run ``command`` on the step's connection in one round
-    trip (redis-py sends a WATCH on its own first: two). A connection found
-    closed before the step watched anything (a Redis restart closes pooled
-    sockets) is tried once more, as redis-py would; once keys are watched a lost
-    connection lost them too, so the step fails (Redis is away: 503). Borrowing
-    the connection as redis-py does (``get_connection()``) needs redis-py 5.3."""
-    connection: Any = pipe.connection
-    if connection is None:
-        connection = pipe.connection = pipe.connection_pool.get_connection()
-    packed = connection.pack_commands([("WATCH", *watch), tuple(command)])
-    fresh = not pipe.watching
-    while True:
-        try:
-            connection.send_packed_command(packed)
-            pipe.parse_response(connection, "WATCH")
-            return pipe.parse_response(connection, command[0], **options)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            connection.disconnect()
-            if not (fresh and isinstance(exc, RedisConnectionError)):
-                raise
-            fresh = False
+def _exchange(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` in one write and read their replies, in order: one round
+    trip through redis-py's connection (hiredis packs and parses), without the
+    client's layers per command (response callbacks, observability, retries, the
+    pipeline's bookkeeping), which cost several times the round trip's own CPU
+    (a WATCH, a GET and a MULTI/EXEC of two SETs: 225 µs with them, about 60
+    without, redis-py 8.1). An error reply comes back in its place, not raised,
+    so no reply is ever left unread; a connection failing on the way is closed."""
+    try:
+        connection.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+    except BaseException:
+        connection.disconnect()
+        raise
+    return replies
+
+
+def _executed(replies: Sequence[Any]) -> list[Any]:
+    """The replies of a MULTI ... EXEC exchange: what EXEC answered, each command's
+    reply; WatchError when a watched key changed; any error reply raised."""
+    done = replies[-1]
+    if done is None:
+        raise WatchError("a watched key changed")
+    for reply in (*replies[:-1], *(done if isinstance(done, list) else [done])):
+        if isinstance(reply, Exception):
+            raise reply
+    return list(done)
+
+
+def _shaped(reply: Any, options: tuple[tuple[str, Any], ...]) -> Any:
+    """A read's reply as redis-py's callback would give it: for WITHSCORES, pairs
+    of member and float score (RESP3 sends pairs, RESP2 a flat list)."""
+    if not options or isinstance(reply, Exception) or not dict(options).get("withscores"):
+        return reply
+    if reply and not isinstance(reply[0], list | tuple):
+        flat = iter(reply)
+        reply = list(zip(flat, flat, strict=True))
+    return [(member, float(score)) for member, score in reply]
 
 
 class _RedisTx(BufferedTx):
-    """Reads go to Redis at once (WATCHing what they read when ``pipe`` is a
-    transaction); writes wait for ``commit``."""
+    """Reads go to Redis at once (WATCHing what they read when it is a step's);
+    writes wait for ``commit``."""
 
-    def __init__(self, backend: RedisBackend, pipe: Pipeline | None) -> None:
+    def __init__(self, backend: RedisBackend, connection: Any = None) -> None:
         super().__init__()
         self._backend = backend
-        self._pipe = pipe
+        #: a step's connection (this thread's), None for the reader
+        self._connection = connection
+        #: whether the step's connection holds a WATCH (from its first read to EXEC)
+        self.watching = False
         #: a step's records read by fetch, as Redis answered (each get decodes anew)
         self._fetched: dict[tuple[str, str], str | None] = {}
 
     def _query(self, watch: Sequence[str], *command: Any, **options: Any) -> Any:
         """Run one read command; within a step, WATCH the keys it reads first."""
-        if self._pipe is None:
+        if self._connection is None:
             answers = self._backend.read_now(((command, tuple(sorted(options.items()))),))
             return answers[0]
-        return _watched(self._pipe, watch, command, options)
+        return self._watched(watch, command, tuple(options.items()))
+
+    def _watched(
+        self, watch: Sequence[str], command: tuple[Any, ...], options: tuple[tuple[str, Any], ...]
+    ) -> Any:
+        """WATCH ``watch`` and run ``command`` in one round trip. A connection
+        found closed before the step watched anything (a Redis restart) is tried
+        once more; once keys are watched a lost connection lost them too, so the
+        step fails (Redis is away: 503)."""
+        again = not self.watching
+        while True:
+            try:
+                watched, reply = _exchange(self._connection, [("WATCH", *watch), command])
+                break
+            except RedisConnectionError:
+                if not again:
+                    raise
+                again = False
+        self.watching = True
+        for answer in (watched, reply):
+            if isinstance(answer, Exception):
+                raise answer
+        return _shaped(reply, options)
+
+    def unwatch(self) -> None:
+        """End the WATCH of a step that ends without EXEC (it wrote nothing, or
+        failed): the connection serves this thread's next steps."""
+        if self.watching:
+            self.watching = False
+            with contextlib.suppress(RedisError):  # a lost connection lost it too
+                _exchange(self._connection, [("UNWATCH",)])
 
     def fetch(self, records: Sequence[tuple[str, str]]) -> None:
         """In a step, WATCH and read every record in one round trip (the reader,
         shared by every read, keeps nothing)."""
-        if self._pipe is None:
+        if self._connection is None:
             return
         wanted = [r for r in dict.fromkeys(records) if r not in self._fetched]
         if wanted:
@@ -203,7 +268,7 @@ class _RedisTx(BufferedTx):
         return [(member, float(score)) for member, score in found]
 
     def firsts(self, indexes: Sequence[str]) -> list[tuple[str, float] | None]:
-        if self._pipe is not None:
+        if self._connection is not None:
             return super().firsts(indexes)
         options = (("score_cast_func", float), ("withscores", True))
         read = tuple(
@@ -220,26 +285,36 @@ class _RedisTx(BufferedTx):
     def next_number(self) -> int:
         # INCR runs at once, outside the transaction: a step run again takes a
         # new number, and the one it took first is simply never used.
-        return int(self._backend.client.incr(self._backend.prefix + "seq"))
+        (number,) = self._backend.round_trip([("INCR", self._backend.prefix + "seq")])
+        if isinstance(number, Exception):
+            raise number
+        return int(number)
 
-    def commit(self, pipe: Pipeline) -> None:
+    def commit(self) -> None:
+        """The step's writes in one MULTI/EXEC, on the connection holding its
+        WATCH. WatchError when another client changed what the step read."""
         backend = self._backend
-        pipe.multi()
+        commands: list[tuple[Any, ...]] = [("MULTI",)]
         for (table, key), record in self.writes.records.items():
             name = backend.record_key(table, key)
             if record is DELETED:
-                pipe.delete(name)
+                commands.append(("DEL", name))
             else:
-                pipe.set(name, codec.dump(record))
+                commands.append(("SET", name, codec.dump(record)))
         for index, upto in self.writes.trims.items():
-            pipe.zremrangebyscore(backend.index_key(index), "-inf", _bound(upto))
+            commands.append(("ZREMRANGEBYSCORE", backend.index_key(index), "-inf", _bound(upto)))
         for (index, member), score in self.writes.members.items():
             name = backend.index_key(index)
             if score is None:
-                pipe.zrem(name, member)
+                commands.append(("ZREM", name, member))
             else:
-                pipe.zadd(name, {member: score})
-        pipe.execute()
+                commands.append(("ZADD", name, score, member))
+        commands.append(("EXEC",))
+        try:
+            replies = _exchange(self._connection, commands)
+        finally:
+            self.watching = False  # EXEC ends the WATCH, so does a lost connection
+        _executed(replies)
 
 
 class RedisBackend:
@@ -264,7 +339,11 @@ class RedisBackend:
         # window) would only void each other's EXEC and run again. Steps of other
         # processes and hosts still meet as optimistic transactions.
         self._steps = threading.Lock()
-        self._reader = _RedisTx(self, None)  # reads write nothing, so one serves every read
+        self._reader = _RedisTx(self)  # reads write nothing, so one serves every read
+        self._held = _Held()
+        self._lock = threading.Lock()
+        #: every thread's, to close (a thread's goes when the thread ends)
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._ahead = _Ahead()
         #: each route's reads before its first step, as its last request made them
         self._learned: dict[str, tuple[_Read, ...]] = {}
@@ -324,18 +403,38 @@ class RedisBackend:
     def _send(self, reads: Sequence[_Read], raise_on_error: bool = True) -> list[Any]:
         """Each read's answers, in one round trip (None for a read that failed,
         unless ``raise_on_error``)."""
-        client: Any = self.client
-        if len(reads) == 1 and len(reads[0]) == 1:
-            ((command, options),) = reads[0]
-            return [[client.execute_command(*command, **dict(options))]]
-        pipe: Any
-        with client.pipeline(transaction=False) as pipe:
-            for read in reads:
-                for command, options in read:
-                    pipe.execute_command(*command, **dict(options))
-            flat = iter(pipe.execute(raise_on_error=raise_on_error))
-        answers = [[next(flat) for _ in read] for read in reads]
-        return [None if any(isinstance(a, Exception) for a in got) else got for got in answers]
+        replies = iter(self.round_trip([command for read in reads for command, _ in read]))
+        answers: list[Any] = []
+        for read in reads:
+            got = [_shaped(next(replies), options) for _, options in read]
+            failed = [a for a in got if isinstance(a, Exception)]
+            if failed and raise_on_error:
+                raise failed[0]
+            answers.append(None if failed else got)
+        return answers
+
+    def round_trip(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``commands`` on this thread's connection, in one round trip (see
+        _exchange). A connection that Redis closed (a restart) is tried once more,
+        reconnected, as redis-py's own retry does."""
+        connection = self._connection()
+        try:
+            return _exchange(connection, commands)
+        except RedisConnectionError:
+            return _exchange(connection, commands)
+
+    def _connection(self) -> Any:
+        """This thread's connection, made on first use in each process: its
+        reads and steps take turns on it, with no pool to borrow from and give
+        back at every round trip. It is closed with the store, or when its
+        thread ends (redis-py closes a connection it collects)."""
+        held = self._held
+        if held.connection is None or held.pid != os.getpid():
+            held.connection = self.client.connection_pool.make_connection()
+            held.pid = os.getpid()
+            with self._lock:
+                self._connections.add(held.connection)
+        return held.connection
 
     @_busy_while_down
     def atomically(self, work: Callable[[Any], T]) -> T:
@@ -351,17 +450,28 @@ class RedisBackend:
             self._steps.release()
 
     def _optimistically(self, work: Callable[[Any], T]) -> T:
+        lost = False
         while True:
-            with self.client.pipeline(transaction=True) as pipe:
-                tx = _RedisTx(self, pipe)
+            tx = _RedisTx(self, self._connection())
+            try:
                 result = work(tx)
                 if not tx.writes:
                     return result
                 try:
-                    tx.commit(pipe)
+                    tx.commit()
                 except WatchError:
                     continue  # another client changed what this step read: again
+                except RedisConnectionError:
+                    # the connection broke at the commit (its WATCH with it): run the
+                    # step again on fresh reads, once, as redis-py would; a step that
+                    # did commit then finds its own writes, which every rule allows for
+                    if lost:
+                        raise
+                    lost = True
+                    continue
                 return result
+            finally:
+                tx.unwatch()
 
     @_busy_while_down
     def read(self, work: Callable[[Any], T]) -> T:
@@ -373,19 +483,24 @@ class RedisBackend:
     # others' ids follow from their places in the list.
     @_busy_while_down
     def append_log(self, entry: dict[str, Any], keep: int) -> int:
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.incr(self._journal_id)
-            pipe.rpush(self._journal, codec.dump(entry))
-            pipe.ltrim(self._journal, -max(1, keep), -1)
-            ident, _, _ = pipe.execute()
+        replies = self.round_trip(
+            [
+                ("MULTI",),
+                ("INCR", self._journal_id),
+                ("RPUSH", self._journal, codec.dump(entry)),
+                ("LTRIM", self._journal, -max(1, keep), -1),
+                ("EXEC",),
+            ]
+        )
+        ident, _, _ = _executed(replies)
         return int(ident)
 
     @_busy_while_down
     def log(self) -> list[dict[str, Any]]:
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.get(self._journal_id)
-            pipe.lrange(self._journal, 0, -1)
-            newest, texts = pipe.execute()
+        replies = self.round_trip(
+            [("MULTI",), ("GET", self._journal_id), ("LRANGE", self._journal, 0, -1), ("EXEC",)]
+        )
+        newest, texts = _executed(replies)
         first = int(newest or 0) - len(texts) + 1
         return [{**json.loads(text), "id": first + n} for n, text in enumerate(texts)]
 
@@ -410,4 +525,10 @@ class RedisBackend:
             self.client.unlink(*batch)
 
     def close(self) -> None:
+        with self._lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for connection in connections:
+            with contextlib.suppress(RedisError):
+                connection.disconnect()
         self.client.close()

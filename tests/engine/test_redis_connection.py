@@ -1,0 +1,227 @@
+"""How the Redis store talks to Redis (store/redis.py ``_exchange``): each thread
+sends a round trip's commands in one write on its own connection and reads every
+reply, so a connection never carries a stale WATCH or an unread reply from one
+round trip into the next, whatever failed; a forked child makes its own; a step
+whose connection breaks at its commit runs again once, on fresh reads; RESP2
+and RESP3 servers give the same answers.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from mockserver.engine.store import redis as redis_store
+from mockserver.engine.store.redis import RedisBackend
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture(params=["3", "2"], ids=["resp3", "resp2"])
+def url(redis_server: RedisServer, request: pytest.FixtureRequest) -> str:
+    return f"{redis_server.url}?protocol={request.param}&prefix=conn-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def backend(url: str) -> Iterator[RedisBackend]:
+    opened = RedisBackend(url)
+    yield opened
+    opened.clear()
+    opened.close()
+
+
+def clients_of(raw: redis.Redis, name: str) -> int:
+    return sum(1 for c in raw.client_list() if c.get("name") == name)
+
+
+def put_n(n: int) -> Callable[[Any], None]:
+    return lambda tx: tx.put("things", "a", {"n": n})
+
+
+def named(backend: RedisBackend, name: str) -> None:
+    """Name this thread's connection, so CLIENT LIST shows whose it is."""
+    (answer,) = backend.round_trip([("CLIENT", "SETNAME", name)])
+    assert answer in ("OK", b"OK", True)
+
+
+def test_a_thread_keeps_one_connection_for_its_reads_and_steps(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    named(backend, "mine")
+    for n in range(20):
+        backend.atomically(put_n(n))
+        assert backend.read(lambda tx: tx.get("things", "a")) == {"n": n}
+        backend.append_log({"n": n}, 5)
+    assert clients_of(redis_server.client(), "mine") == 1
+    others: list[int] = []
+
+    def other_thread() -> None:
+        named(backend, "theirs")
+        backend.read(lambda tx: tx.get("things", "a"))
+        others.append(clients_of(redis_server.client(), "theirs"))
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert others == [1]
+    backend.close()
+    assert clients_of(redis_server.client(), "mine") == 0
+    assert clients_of(redis_server.client(), "theirs") == 0
+
+
+def test_a_step_that_only_read_leaves_no_watch_behind(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    backend.atomically(lambda tx: tx.put("things", "a", {"n": 1}))
+    assert backend.atomically(lambda tx: tx.get("things", "a")) == {"n": 1}
+    # another client changes what that step read: with its WATCH still on the
+    # connection, this thread's next MULTI/EXEC (the journal's) would fail
+    redis_server.client().set(backend.record_key("things", "a"), '{"n": 2}')
+    assert backend.append_log({"entry": 1}, 5) >= 1
+    assert backend.read(lambda tx: tx.get("things", "a")) == {"n": 2}
+
+
+def test_a_step_that_failed_leaves_no_watch_behind(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    backend.atomically(lambda tx: tx.put("things", "a", {"n": 1}))
+
+    def fails(tx: Any) -> None:
+        tx.get("things", "a")
+        raise LookupError("a rule refused")
+
+    with pytest.raises(LookupError):
+        backend.atomically(fails)
+    redis_server.client().set(backend.record_key("things", "a"), '{"n": 2}')
+    tries: list[int] = []
+
+    def writes(tx: Any) -> None:
+        tries.append(1)
+        tx.put("things", "b", {"n": 3})
+
+    backend.atomically(writes)
+    assert tries == [1]  # no EXEC voided by the failed step's WATCH
+    assert backend.read(lambda tx: tx.get("things", "b")) == {"n": 3}
+
+
+def test_an_error_reply_leaves_no_reply_unread(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    raw = redis_server.client()
+    raw.rpush(backend.index_key("wrong"), "a list, not a sorted set")
+    backend.atomically(lambda tx: tx.put("things", "a", {"n": 1}))
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        backend.read(lambda tx: tx.count("wrong"))
+    backend.atomically(lambda tx: tx.add("due", "m", 5.0))
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):  # an error, then a reply
+        backend.read(lambda tx: tx.firsts(["wrong", "due"]))
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        backend.atomically(lambda tx: tx.add("wrong", "m", 1.0))
+    # every later answer is the answer to its own command
+    assert backend.read(lambda tx: tx.get("things", "a")) == {"n": 1}
+    assert backend.atomically(lambda tx: tx.get("things", "a")) == {"n": 1}
+    assert backend.read(lambda tx: tx.next_number()) + 1 == backend.read(
+        lambda tx: tx.next_number()
+    )
+
+
+def test_scores_read_the_same_on_resp2_and_resp3(backend: RedisBackend) -> None:
+    def fill(tx: Any) -> None:
+        tx.add("due", "late", 30.5)
+        tx.add("due", "early", 10.25)
+        tx.add("due", "middle", 20.0)
+
+    backend.atomically(fill)
+    everything = [("early", 10.25), ("middle", 20.0), ("late", 30.5)]
+    for read in (backend.read, backend.atomically):
+        assert read(lambda tx: tx.scan("due")) == everything
+        assert read(lambda tx: tx.scan("due", newest_first=True, limit=2)) == everything[::-1][:2]
+        assert read(lambda tx: tx.firsts(["due", "nothing"])) == [("early", 10.25), None]
+        assert read(lambda tx: tx.count("due", start=11, upto=30.5)) == 2
+        assert all(isinstance(score, float) for _, score in read(lambda tx: tx.scan("due")))
+
+
+def test_a_step_whose_connection_breaks_at_its_commit_runs_again_once(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend.atomically(lambda tx: tx.put("counters", "c", {"n": 0}))
+    exchange = redis_store._exchange
+    breaks = [1]
+
+    def breaking(connection: Any, commands: Any) -> list[Any]:
+        if commands[0] == ("MULTI",) and breaks:
+            breaks.pop()
+            connection.disconnect()  # as a Redis restart would: the WATCH is gone
+            raise redis.ConnectionError("lost at the commit")
+        return exchange(connection, commands)
+
+    monkeypatch.setattr(redis_store, "_exchange", breaking)
+    runs: list[int] = []
+
+    def increment(tx: Any) -> int:
+        runs.append(1)
+        n = int(tx.get("counters", "c")["n"]) + 1
+        tx.put("counters", "c", {"n": n})
+        return n
+
+    assert backend.atomically(increment) == 1
+    assert len(runs) == 2
+    assert backend.read(lambda tx: tx.get("counters", "c")) == {"n": 1}
+
+    def always_breaking(connection: Any, commands: Any) -> list[Any]:
+        if commands[0] == ("MULTI",):
+            raise redis.ConnectionError("Redis is away")
+        return exchange(connection, commands)
+
+    monkeypatch.setattr(redis_store, "_exchange", always_breaking)
+    runs.clear()
+    with pytest.raises(Exception, match="unreachable"):
+        backend.atomically(increment)
+    assert len(runs) == 2  # run again once, then the store answers busy
+
+
+def test_a_forked_child_makes_its_own_connection(backend: RedisBackend) -> None:
+    backend.atomically(lambda tx: tx.put("things", "a", {"n": 1}))
+    parent = backend.read(lambda tx: tx.get("things", "a"))
+    (parent_client,) = backend.round_trip([("CLIENT", "ID")])
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's socket is not its to use
+        try:
+            mine = backend.read(lambda tx: tx.get("things", "a"))
+            backend.atomically(lambda tx: tx.put("things", "b", {"from": "child"}))
+            (client,) = backend.round_trip([("CLIENT", "ID")])
+            os.write(writer, b"ok" if mine == parent and client != parent_client else b"wrong")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(reader, 10) == b"ok"
+    os.close(reader)
+    assert status == 0
+    assert backend.read(lambda tx: tx.get("things", "b")) == {"from": "child"}
+    for n in range(5):  # the parent's connection still answers its own commands
+        backend.atomically(put_n(n))
+        assert backend.read(lambda tx: tx.get("things", "a")) == {"n": n}
+
+
+def test_a_thread_that_ends_leaves_no_connection_open(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    def short_lived(n: int) -> None:
+        named(backend, f"short-{n}")
+        backend.read(lambda tx: tx.get("things", "a"))
+
+    for n in range(10):
+        thread = threading.Thread(target=short_lived, args=(n,))
+        thread.start()
+        thread.join()
+    gc.collect()
+    raw = redis_server.client()
+    assert [c["name"] for c in raw.client_list() if str(c.get("name")).startswith("short-")] == []
