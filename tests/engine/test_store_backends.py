@@ -39,6 +39,7 @@ from mockserver.engine.model import (
 )
 from mockserver.engine.state import State as Store
 from mockserver.engine.state import open_state as open_store
+from mockserver.engine.store import redis as redis_store
 from mockserver.engine.store.redis import RedisBackend
 from mockserver.providers.context import EXTENSION
 from tests.engine.backends import (
@@ -821,6 +822,50 @@ def test_fetched_records_are_what_a_get_reads_and_writes_still_come_first(
         return missing, tx.get("counter", "n")
 
     assert store.backend.atomically(step) == (None, 7)
+
+
+def test_a_number_taken_with_a_fetch_is_the_steps_next_number(store: Store) -> None:
+    """``tx.fetch(..., number=True)`` takes the step's next number in the same go
+    (on Redis, its INCR rides with the WATCH and the reads): each is new, in order,
+    and a step that asks for more than one gets fresh ones after it."""
+
+    def step(tx: Any) -> list[int]:
+        tx.fetch([("counter", "n")], number=True)
+        return [tx.next_number(), tx.next_number()]
+
+    first, second = store.backend.atomically(step), store.backend.atomically(step)
+    numbers = [*first, *second]
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == 4
+    assert store.backend.atomically(lambda tx: tx.next_number()) > max(numbers)
+
+
+def test_a_redis_submit_takes_its_number_with_its_reads(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's creation reads the task, the account and the idempotency record
+    and takes the task's number in one round trip, then commits in a second."""
+    store = open_store(f"{redis_server.url}?prefix=number-{random.randrange(10**9)}")
+    try:
+        store.bootstrap(ANCHOR)
+        store.create_account(Account(P, "acme", 100), [], T0)
+        sent: list[list[str]] = []
+        exchange = redis_store._exchange
+
+        def counted(connection: Any, commands: Any) -> list[Any]:
+            sent.append([str(command[0]) for command in commands])
+            return exchange(connection, commands)
+
+        monkeypatch.setattr(redis_store, "_exchange", counted)
+        store.create_task(make_task(credits=30), None, DAY)
+        assert sent[0] == ["WATCH", "MGET", "INCR"]
+        assert sent[1][0] == "MULTI"
+        assert sent[1][-1] == "EXEC"
+        assert len(sent) == 2
+        assert balance(store) == 70
+    finally:
+        store.clear()
+        store.close()
 
 
 def test_a_fetched_record_changed_by_another_client_runs_the_step_again(

@@ -79,7 +79,8 @@ class TaskState(StateBase):
         def create(tx: Tx) -> Task | SimulatorError:
             name = acct(task.provider, task.account_id)
             wanted = [("task", task.id), ("account", name)]
-            tx.fetch(wanted if scope is None else [*wanted, ("idem", scope_name(scope))])
+            records = wanted if scope is None else [*wanted, ("idem", scope_name(scope))]
+            tx.fetch(records, number=True)  # a new task takes one
             existing: Task | None = tx.get("task", task.id)
             if existing is not None:
                 return existing

@@ -39,9 +39,10 @@ class Tx(Protocol):
 
     def get(self, table: str, key: str) -> Any | None: ...
     def get_many(self, table: str, keys: Sequence[str]) -> list[Any | None]: ...
-    def fetch(self, records: Sequence[tuple[str, str]]) -> None:
+    def fetch(self, records: Sequence[tuple[str, str]], *, number: bool = False) -> None:
         """Read these (table, key) records now, in one go where reads are round
-        trips (a Redis step); a later ``get`` of one is answered from them."""
+        trips (a Redis step); a later ``get`` of one is answered from them. With
+        ``number``, take the step's next ``next_number`` in the same go."""
         ...
 
     def put(self, table: str, key: str, record: Any) -> None: ...
@@ -151,7 +152,7 @@ class BufferedTx:
         loaded = dict(zip(missing, self._load_many(table, missing), strict=True))
         return [loaded[k] if k in loaded else self.get(table, k) for k in keys]
 
-    def fetch(self, records: Sequence[tuple[str, str]]) -> None:
+    def fetch(self, records: Sequence[tuple[str, str]], *, number: bool = False) -> None:
         """Nothing to do where a read is no round trip (see Tx.fetch)."""
 
     def put(self, table: str, key: str, record: Any) -> None:

@@ -182,6 +182,8 @@ class _RedisTx(BufferedTx):
         self.watching = False
         #: a step's records read by fetch, as Redis answered (each get decodes anew)
         self._fetched: dict[tuple[str, str], str | None] = {}
+        #: numbers taken by fetch, for next_number
+        self._numbers: list[int] = []
 
     def _query(self, watch: Sequence[str], *command: Any, **options: Any) -> Any:
         """Run one read command; within a step, WATCH the keys it reads first."""
@@ -191,26 +193,32 @@ class _RedisTx(BufferedTx):
         return self._watched(watch, command, tuple(options.items()))
 
     def _watched(
-        self, watch: Sequence[str], command: tuple[Any, ...], options: tuple[tuple[str, Any], ...]
+        self,
+        watch: Sequence[str],
+        command: tuple[Any, ...],
+        options: tuple[tuple[str, Any], ...],
+        also: tuple[tuple[Any, ...], ...] = (),
     ) -> Any:
-        """WATCH ``watch`` and run ``command`` in one round trip. A connection
-        found closed before the step watched anything (a Redis restart) is tried
-        once more; once keys are watched a lost connection lost them too, so the
-        step fails (Redis is away: 503)."""
+        """WATCH ``watch`` and run ``command`` (then the commands ``also``, whose
+        replies are returned after its own) in one round trip. A connection found
+        closed before the step watched anything (a Redis restart) is tried once
+        more; once keys are watched a lost connection lost them too, so the step
+        fails (Redis is away: 503)."""
         again = not self.watching
         while True:
             try:
-                watched, reply = _exchange(self._connection, [("WATCH", *watch), command])
+                replies = _exchange(self._connection, [("WATCH", *watch), command, *also])
                 break
             except RedisConnectionError:
                 if not again:
                     raise
                 again = False
         self.watching = True
-        for answer in (watched, reply):
+        for answer in replies:
             if isinstance(answer, Exception):
                 raise answer
-        return _shaped(reply, options)
+        reply = _shaped(replies[1], options)
+        return (reply, *replies[2:]) if also else reply
 
     def unwatch(self) -> None:
         """End the WATCH of a step that ends without EXEC (it wrote nothing, or
@@ -220,15 +228,23 @@ class _RedisTx(BufferedTx):
             with contextlib.suppress(RedisError):  # a lost connection lost it too
                 _exchange(self._connection, [("UNWATCH",)])
 
-    def fetch(self, records: Sequence[tuple[str, str]]) -> None:
-        """In a step, WATCH and read every record in one round trip (the reader,
-        shared by every read, keeps nothing)."""
+    def fetch(self, records: Sequence[tuple[str, str]], *, number: bool = False) -> None:
+        """In a step, WATCH and read every record in one round trip, with the
+        INCR of ``next_number`` when asked (the reader, shared by every read,
+        keeps nothing)."""
         if self._connection is None:
             return
         wanted = [r for r in dict.fromkeys(records) if r not in self._fetched]
-        if wanted:
-            names = [self._backend.record_key(table, key) for table, key in wanted]
-            self._fetched.update(zip(wanted, self._query(names, "MGET", *names), strict=True))
+        if not wanted:
+            return
+        names = [self._backend.record_key(table, key) for table, key in wanted]
+        if number:
+            incr = ("INCR", self._backend.prefix + "seq")
+            texts, taken = self._watched(names, ("MGET", *names), (), (incr,))
+            self._numbers.append(int(taken))
+        else:
+            texts = self._query(names, "MGET", *names)
+        self._fetched.update(zip(wanted, texts, strict=True))
 
     def _load(self, table: str, key: str) -> Any | None:
         if (table, key) in self._fetched:
@@ -285,6 +301,8 @@ class _RedisTx(BufferedTx):
     def next_number(self) -> int:
         # INCR runs at once, outside the transaction: a step run again takes a
         # new number, and the one it took first is simply never used.
+        if self._numbers:
+            return self._numbers.pop()
         (number,) = self._backend.round_trip([("INCR", self._backend.prefix + "seq")])
         if isinstance(number, Exception):
             raise number
