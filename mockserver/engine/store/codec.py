@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,25 +25,30 @@ from mockserver.engine.model import (
     Task,
 )
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
-
 
 @functools.cache
-def _names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+def _getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    return names, operator.attrgetter(*names)
 
 
-def _plain(value: Any) -> Any:
-    """A record as JSON-ready values (shallow: nested records are converted too)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _names(type(value))}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+def _fields(value: Any) -> dict[str, Any]:
+    """A record's fields, for the encoder (which calls this for what JSON has no
+    form for, a nested record too): the walk through lists and dicts stays in C."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        raise TypeError(f"{type(value).__name__} is not a record")
+    names, get = _getter(type(value))
+    values = get(value)
+    return dict(zip(names, values if len(names) > 1 else (values,), strict=True))
+
+
+_encoder = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, check_circular=False, default=_fields
+)
 
 
 def dump(record: Any) -> str:
-    return _encoder.encode(_plain(record))
+    return _encoder.encode(record)
 
 
 def _task(data: dict[str, Any]) -> Task:
