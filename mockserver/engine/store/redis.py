@@ -8,8 +8,9 @@ each other's EXEC). Records are JSON strings, indexes sorted sets. Keys live
 under ``seedance-mock:<name>:`` (``?prefix=<name>`` in the URL, default
 ``default``), so the rest of the database is never touched, ``clear()`` included.
 
-A request's reads before its first step are one round trip where its route's
-last request read the same (see ``_Ahead``). Each thread talks to Redis on its
+A request's reads before its first step, and that step's first read (under
+WATCH, checked by its EXEC), are one round trip where its route's last request
+read the same (see ``_Ahead``, DECISIONS C21). Each thread talks to Redis on its
 own connection, a round trip's commands in one write and every reply read
 (``_exchange``), past redis-py's client and pipeline layers.
 While Redis cannot be reached every call raises ServiceBusy, which every
@@ -99,6 +100,12 @@ class _Held(threading.local):
 
     connection: Any = None
     pid = 0
+    #: whether the connection holds a WATCH (a step's, or one read ahead for it)
+    watching = False
+
+
+#: a step's first read: the keys it WATCHes, its command, redis-py's options
+_StepRead = tuple[tuple[str, ...], tuple[Any, ...], tuple[tuple[str, Any], ...]]
 
 
 class _Ahead(threading.local):
@@ -113,7 +120,14 @@ class _Ahead(threading.local):
     step promises. It is never older than anything the request has seen: a
     step (which reads afresh, under WATCH) or a wait (the runtime's gate calls
     Backend.read_ahead(None)) ends it, and every read after reads afresh. A read
-    nobody asks for again costs Redis a command."""
+    nobody asks for again costs Redis a command.
+
+    The first read of the route's last request's first step goes in the same
+    round trip, after a WATCH of its keys: the request's first step takes that
+    answer if its own first read is the same, and its EXEC (an empty one if it
+    writes nothing) fails, running it again on fresh reads, if another client
+    changed those keys since. Not taken, the WATCH is ended in the same write as
+    the thread's next commands (``RedisBackend.talk``)."""
 
     route: str | None = None
     #: the reads made since the request started (None: not reading ahead)
@@ -122,6 +136,10 @@ class _Ahead(threading.local):
     due: tuple[_Read, ...] = ()
     #: the answers fetched ahead, each taken once
     fetched: dict[_Read, list[Any]] | None = None
+    #: the first read of the route's last request's first step, due to be fetched
+    step_due: _StepRead | None = None
+    #: that read, WATCHed and answered ahead, for the request's first step
+    prewatched: tuple[_StepRead, Any] | None = None
 
 
 def _exchange(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -173,13 +191,26 @@ class _RedisTx(BufferedTx):
     """Reads go to Redis at once (WATCHing what they read when it is a step's);
     writes wait for ``commit``."""
 
-    def __init__(self, backend: RedisBackend, connection: Any = None) -> None:
+    def __init__(
+        self,
+        backend: RedisBackend,
+        step: bool = False,
+        prewatched: tuple[_StepRead, Any] | None = None,
+        learn: str | None = None,
+    ) -> None:
         super().__init__()
         self._backend = backend
-        #: a step's connection (this thread's), None for the reader
-        self._connection = connection
-        #: whether the step's connection holds a WATCH (from its first read to EXEC)
+        #: a step's (on this thread's connection), or the reader
+        self._step = step
+        #: whether the step holds a WATCH (from its first read to EXEC)
         self.watching = False
+        #: the step's first read as read ahead (taken if its first read is that one)
+        self._prewatched = prewatched
+        #: whether the step took it: what it read is then checked at EXEC, even
+        #: when the step writes nothing
+        self.took_prewatched = False
+        #: the route whose first step this is, to learn its first read
+        self._learn = learn
         #: a step's records read by fetch, as Redis answered (each get decodes anew)
         self._fetched: dict[tuple[str, str], str | None] = {}
         #: numbers taken by fetch, for next_number
@@ -187,7 +218,7 @@ class _RedisTx(BufferedTx):
 
     def _query(self, watch: Sequence[str], *command: Any, **options: Any) -> Any:
         """Run one read command; within a step, WATCH the keys it reads first."""
-        if self._connection is None:
+        if not self._step:
             answers = self._backend.read_now(((command, tuple(sorted(options.items()))),))
             return answers[0]
         return self._watched(watch, command, tuple(options.items()))
@@ -200,20 +231,23 @@ class _RedisTx(BufferedTx):
         also: tuple[tuple[Any, ...], ...] = (),
     ) -> Any:
         """WATCH ``watch`` and run ``command`` (then the commands ``also``, whose
-        replies are returned after its own) in one round trip. A connection found
-        closed before the step watched anything (a Redis restart) is tried once
-        more; once keys are watched a lost connection lost them too, so the step
-        fails (Redis is away: 503)."""
-        again = not self.watching
-        while True:
-            try:
-                replies = _exchange(self._connection, [("WATCH", *watch), command, *also])
-                break
-            except RedisConnectionError:
-                if not again:
-                    raise
-                again = False
+        replies are returned after its own) in one round trip; or, for the step's
+        first read, take it as read ahead under the same WATCH. A connection
+        found closed before the step watched anything (a Redis restart) is tried
+        once more; once keys are watched a lost connection lost them too, so the
+        step fails (Redis is away: 503)."""
+        first = not self.watching
+        if first and not also:
+            read: _StepRead = (tuple(watch), command, options)
+            if self._learn is not None:
+                self._backend.learn_step(self._learn, read)
+            prewatched, self._prewatched, self._learn = self._prewatched, None, None
+            if prewatched is not None and prewatched[0] == read:
+                self.watching = self.took_prewatched = True
+                return prewatched[1]
+        replies = self._backend.talk([("WATCH", *watch), command, *also], self)
         self.watching = True
+        self._backend.holds_watch(True)
         for answer in replies:
             if isinstance(answer, Exception):
                 raise answer
@@ -224,15 +258,16 @@ class _RedisTx(BufferedTx):
         """End the WATCH of a step that ends without EXEC (it wrote nothing, or
         failed): the connection serves this thread's next steps."""
         if self.watching:
-            self.watching = False
             with contextlib.suppress(RedisError):  # a lost connection lost it too
-                _exchange(self._connection, [("UNWATCH",)])
+                self._backend.talk([("UNWATCH",)], self)
+            self.watching = False
+            self._backend.holds_watch(False)
 
     def fetch(self, records: Sequence[tuple[str, str]], *, number: bool = False) -> None:
         """In a step, WATCH and read every record in one round trip, with the
         INCR of ``next_number`` when asked (the reader, shared by every read,
         keeps nothing)."""
-        if self._connection is None:
+        if not self._step:
             return
         wanted = [r for r in dict.fromkeys(records) if r not in self._fetched]
         if not wanted:
@@ -284,7 +319,7 @@ class _RedisTx(BufferedTx):
         return [(member, float(score)) for member, score in found]
 
     def firsts(self, indexes: Sequence[str]) -> list[tuple[str, float] | None]:
-        if self._connection is not None:
+        if self._step:
             return super().firsts(indexes)
         options = (("score_cast_func", float), ("withscores", True))
         read = tuple(
@@ -303,14 +338,15 @@ class _RedisTx(BufferedTx):
         # new number, and the one it took first is simply never used.
         if self._numbers:
             return self._numbers.pop()
-        (number,) = self._backend.round_trip([("INCR", self._backend.prefix + "seq")])
+        (number,) = self._backend.talk([("INCR", self._backend.prefix + "seq")], self)
         if isinstance(number, Exception):
             raise number
         return int(number)
 
     def commit(self) -> None:
         """The step's writes in one MULTI/EXEC, on the connection holding its
-        WATCH. WatchError when another client changed what the step read."""
+        WATCH (none: an empty one checks the WATCH). WatchError when another
+        client changed what the step read."""
         backend = self._backend
         commands: list[tuple[Any, ...]] = [("MULTI",)]
         for (table, key), record in self.writes.records.items():
@@ -329,9 +365,10 @@ class _RedisTx(BufferedTx):
                 commands.append(("ZADD", name, score, member))
         commands.append(("EXEC",))
         try:
-            replies = _exchange(self._connection, commands)
+            replies = self._backend.talk(commands, self)
         finally:
             self.watching = False  # EXEC ends the WATCH, so does a lost connection
+            self._backend.holds_watch(False)
         _executed(replies)
 
 
@@ -365,6 +402,8 @@ class RedisBackend:
         self._ahead = _Ahead()
         #: each route's reads before its first step, as its last request made them
         self._learned: dict[str, tuple[_Read, ...]] = {}
+        #: each route's first step's first read, as its last request made it
+        self._learned_steps: dict[str, _StepRead] = {}
         self._journal = self.prefix + "journal-entries"  # newest last
         self._journal_id = self.prefix + "journal-id"
 
@@ -377,9 +416,11 @@ class RedisBackend:
     def read_ahead(self, route: str | None) -> None:
         ahead = self._ahead
         self._stop_ahead()
+        ahead.prewatched = None  # its WATCH stays until this thread's next round trip
         if route is not None:
             ahead.route, ahead.made = route, []
             ahead.due = self._learned.get(route, ())
+            ahead.step_due = self._learned_steps.get(route)
 
     def _stop_ahead(self) -> None:
         """The request's first step, wait or end: learn its reads, fetch no more."""
@@ -387,7 +428,15 @@ class RedisBackend:
         if ahead.made is not None and ahead.route is not None:
             self._learned[ahead.route] = tuple(ahead.made[:_AHEAD_READS])
         ahead.route = ahead.made = ahead.fetched = None
-        ahead.due = ()
+        ahead.due, ahead.step_due = (), None
+
+    def learn_step(self, route: str, read: _StepRead) -> None:
+        """The first read of the first step of a request of ``route``."""
+        self._learned_steps[route] = read
+
+    def holds_watch(self, watching: bool) -> None:
+        """Whether this thread's connection now holds a WATCH."""
+        self._held.watching = watching
 
     def read_now(self, read: _Read) -> list[Any]:
         """The answers to one read's commands (sent together, outside any
@@ -398,11 +447,21 @@ class RedisBackend:
             return self._send_one(read)
         if len(ahead.made) < _AHEAD_READS:
             ahead.made.append(read)
-        if ahead.due:
+        if ahead.due or ahead.step_due:
             due, ahead.due = list(ahead.due), ()
             if read in due:
                 due.remove(read)
-            fetched = self._send([read, *due], raise_on_error=False)
+            step, ahead.step_due = ahead.step_due, None
+            also: list[_Read] = []
+            if step is not None:  # WATCHed now, taken by the first step if it reads it
+                keys, command, options = step
+                also = [((("WATCH", *keys), ()), (command, options))]
+            fetched = self._send([read, *due, *also], raise_on_error=False)
+            if step is not None:
+                self.holds_watch(True)
+                if fetched[-1] is not None:
+                    ahead.prewatched = (step, fetched[-1][1])
+                fetched = fetched[:-1]
             ahead.fetched = {}
             for other, answer in zip(due, fetched[1:], strict=True):
                 if answer is not None:
@@ -421,7 +480,7 @@ class RedisBackend:
     def _send(self, reads: Sequence[_Read], raise_on_error: bool = True) -> list[Any]:
         """Each read's answers, in one round trip (None for a read that failed,
         unless ``raise_on_error``)."""
-        replies = iter(self.round_trip([command for read in reads for command, _ in read]))
+        replies = iter(self.talk([command for read in reads for command, _ in read]))
         answers: list[Any] = []
         for read in reads:
             got = [_shaped(next(replies), options) for _, options in read]
@@ -432,14 +491,34 @@ class RedisBackend:
         return answers
 
     def round_trip(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``commands`` on this thread's connection, in one round trip."""
+        return self.talk(commands)
+
+    def talk(self, commands: Sequence[tuple[Any, ...]], step: _RedisTx | None = None) -> list[Any]:
         """``commands`` on this thread's connection, in one round trip (see
-        _exchange). A connection that Redis closed (a restart) is tried once more,
-        reconnected, as redis-py's own retry does."""
+        _exchange); for ``step``, a step's. A WATCH the connection holds that is
+        not the step's own (one read ahead for a step that did not take it) is
+        ended first, in the same write. A connection that Redis closed (a
+        restart) is tried once more, reconnected, unless a step watched keys on
+        it (they are lost with it)."""
+        held = self._held
         connection = self._connection()
+        ours = step is not None and step.watching
+        unwatch = held.watching and not ours
         try:
-            return _exchange(connection, commands)
+            replies = _exchange(connection, [("UNWATCH",), *commands] if unwatch else commands)
         except RedisConnectionError:
+            held.watching = False  # closed, and its WATCH with it
+            if ours:
+                raise
             return _exchange(connection, commands)
+        except BaseException:
+            held.watching = False  # closed (see _exchange)
+            raise
+        if unwatch:
+            held.watching = False
+            return replies[1:]
+        return replies
 
     def _connection(self) -> Any:
         """This thread's connection, made on first use in each process: its
@@ -449,13 +528,18 @@ class RedisBackend:
         held = self._held
         if held.connection is None or held.pid != os.getpid():
             held.connection = self.client.connection_pool.make_connection()
-            held.pid = os.getpid()
+            held.pid, held.watching = os.getpid(), False
             with self._lock:
                 self._connections.add(held.connection)
         return held.connection
 
     @_busy_while_down
     def atomically(self, work: Callable[[Any], T]) -> T:
+        ahead = self._ahead
+        # the request's first step learns its first read, and takes it if it was
+        # read ahead (under WATCH, so EXEC checks it as if it were read now)
+        learn = ahead.route if ahead.made is not None else None
+        prewatched, ahead.prewatched = ahead.prewatched, None
         self._stop_ahead()  # a step reads afresh: no later read may be older
         # while Redis does not answer, each step waits its socket timeout: a thread
         # queued behind several of them answers 503 rather than wait for them all
@@ -463,17 +547,23 @@ class RedisBackend:
             busy = "The simulator's state store (Redis) is slow; retry shortly."
             raise ServiceBusy(busy, retry_after=1)
         try:
-            return self._optimistically(work)
+            return self._optimistically(work, prewatched, learn)
         finally:
             self._steps.release()
 
-    def _optimistically(self, work: Callable[[Any], T]) -> T:
+    def _optimistically(
+        self,
+        work: Callable[[Any], T],
+        prewatched: tuple[_StepRead, Any] | None = None,
+        learn: str | None = None,
+    ) -> T:
         lost = False
         while True:
-            tx = _RedisTx(self, self._connection())
+            tx = _RedisTx(self, step=True, prewatched=prewatched, learn=learn)
+            prewatched = learn = None  # run again, a step reads afresh
             try:
                 result = work(tx)
-                if not tx.writes:
+                if not tx.writes and not tx.took_prewatched:
                     return result
                 try:
                     tx.commit()
