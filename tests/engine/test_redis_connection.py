@@ -8,6 +8,7 @@ and RESP3 servers give the same answers.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import threading
@@ -154,12 +155,12 @@ def test_a_step_whose_connection_breaks_at_its_commit_runs_again_once(
     exchange = redis_store._exchange
     breaks = [1]
 
-    def breaking(connection: Any, commands: Any) -> list[Any]:
+    def breaking(connection: Any, commands: Any, **options: Any) -> list[Any]:
         if commands[0] == ("MULTI",) and breaks:
             breaks.pop()
             connection.disconnect()  # as a Redis restart would: the WATCH is gone
             raise redis.ConnectionError("lost at the commit")
-        return exchange(connection, commands)
+        return exchange(connection, commands, **options)
 
     monkeypatch.setattr(redis_store, "_exchange", breaking)
     runs: list[int] = []
@@ -174,10 +175,10 @@ def test_a_step_whose_connection_breaks_at_its_commit_runs_again_once(
     assert len(runs) == 2
     assert backend.read(lambda tx: tx.get("counters", "c")) == {"n": 1}
 
-    def always_breaking(connection: Any, commands: Any) -> list[Any]:
+    def always_breaking(connection: Any, commands: Any, **options: Any) -> list[Any]:
         if commands[0] == ("MULTI",):
             raise redis.ConnectionError("Redis is away")
-        return exchange(connection, commands)
+        return exchange(connection, commands, **options)
 
     monkeypatch.setattr(redis_store, "_exchange", always_breaking)
     runs.clear()
@@ -225,3 +226,49 @@ def test_a_thread_that_ends_leaves_no_connection_open(
     gc.collect()
     raw = redis_server.client()
     assert [c["name"] for c in raw.client_list() if str(c.get("name")).startswith("short-")] == []
+
+
+def test_threads_past_the_pools_max_connections_still_talk(redis_server: RedisServer) -> None:
+    """Each thread's connection is its own, not counted against the pool's
+    ``max_connections`` (it is never given back to the pool)."""
+    limited = RedisBackend(f"{redis_server.url}?max_connections=2&prefix=max-{uuid.uuid4().hex}")
+    try:
+        limited.atomically(lambda tx: tx.put("things", "a", {"n": 1}))
+        answers: list[Any] = []
+
+        def reader() -> None:
+            answers.append(limited.read(lambda tx: tx.get("things", "a")))
+
+        for _ in range(5):
+            thread = threading.Thread(target=reader)
+            thread.start()
+            thread.join()
+        assert answers == [{"n": 1}] * 5
+    finally:
+        limited.clear()
+        limited.close()
+
+
+def test_a_step_whose_connection_was_closed_after_its_watch_fails_or_runs_again(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    """A connection closed after the step WATCHed (a Redis restart, a CLIENT
+    KILL) lost the WATCH: the step never commits what it read unchecked."""
+    backend.atomically(lambda tx: tx.put("counters", "c", {"n": 0}))
+    (ident,) = backend.round_trip([("CLIENT", "ID")])  # this thread's connection
+    raw = redis_server.client()
+    runs: list[int] = []
+
+    def increment(tx: Any) -> int:
+        runs.append(1)
+        n = int(tx.get("counters", "c")["n"]) + 1
+        if len(runs) == 1:
+            raw.client_kill_filter(_id=ident)
+            raw.set(backend.record_key("counters", "c"), '{"n": 100}')
+        tx.put("counters", "c", {"n": n})
+        return n
+
+    with contextlib.suppress(Exception):
+        backend.atomically(increment)
+    value = backend.read(lambda tx: tx.get("counters", "c"))
+    assert value in ({"n": 100}, {"n": 101})  # never 1: the change is never lost

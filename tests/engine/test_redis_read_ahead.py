@@ -17,6 +17,7 @@ costs 3 round trips instead of 9.
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -409,3 +410,97 @@ def test_a_first_step_reading_something_else_reads_it_afresh(
         assert backend.read(lambda tx: tx.get("thing", "c")) == "fresh"
     finally:
         other.close()
+
+
+def test_a_read_between_the_read_ahead_and_the_step_keeps_the_step_checked(
+    backend: RedisBackend, url: str
+) -> None:
+    """A read that was not fetched ahead goes to Redis on the same connection
+    between the read ahead and the step: the WATCH read ahead still holds, so a
+    change by another client meanwhile still voids the step's EXEC."""
+    other = RedisBackend(url)
+    try:
+        runs: list[int] = []
+        _bump(backend, runs)  # learns
+        backend.read_ahead(STEP_ROUTE)
+        try:
+            backend.read(lambda tx: tx.get("thing", "a"))  # the counter WATCHed ahead
+            backend.read(lambda tx: tx.get("thing", "never-read-before"))  # a round trip
+            other.atomically(lambda tx: tx.put("counter", "c", 40))
+            runs.clear()
+
+            def step(tx: Any) -> int:
+                runs.append(1)
+                value = int(tx.get("counter", "c")) + 1
+                tx.put("counter", "c", value)
+                return value
+
+            assert backend.atomically(step) == 41
+            assert len(runs) == 2  # the EXEC failed once
+        finally:
+            backend.read_ahead(None)
+        # a MULTI of someone else (the journal) in between ends the WATCH: the step
+        # then reads afresh
+        backend.read_ahead(STEP_ROUTE)
+        try:
+            backend.read(lambda tx: tx.get("thing", "a"))
+            backend.append_log({"entry": 1}, 5)
+            other.atomically(lambda tx: tx.put("counter", "c", 50))
+            runs.clear()
+            assert backend.atomically(step) == 51
+            assert len(runs) == 1
+        finally:
+            backend.read_ahead(None)
+    finally:
+        other.close()
+
+
+def test_two_servers_polling_admit_exactly_the_limit(url: str) -> None:
+    """Two simulators on one Redis, four threads each, polling three tasks in
+    turn (so a poll often reads a task its route's last request did not): of the
+    polls, exactly as many as the window has room for are admitted (30 per 60 s
+    per account, the 3 submits included), the others answer 429."""
+    key = "sk_limit"
+    config = Config(
+        clock="manual",
+        background=False,
+        store=url,
+        accounts=(AccountSeed("seedance2ai", "limited", 10**6, (key,)),),
+    )
+    apps = [create_app(config), create_app(config)]
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        client = apps[0].test_client()
+        paths = []
+        for n in range(3):
+            created = client.post(
+                "/api/v1/video/seedance2",
+                headers={**headers, "Idempotency-Key": f"k{n}"},
+                json={"prompt": "a red kite"},
+            )
+            assert created.status_code == 202, created.data
+            paths.append(f"/api/v1/tasks/{created.get_json()['id']}")
+        codes: list[int] = []
+        lock = threading.Lock()
+
+        def poll(app: Any, offset: int) -> None:
+            local = app.test_client()
+            for n in range(8):
+                answer = local.get(paths[(n + offset) % 3], headers=headers)
+                with lock:
+                    codes.append(answer.status_code)
+
+        threads = [
+            threading.Thread(target=poll, args=(app, offset)) for app in apps for offset in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(set(codes)) == [200, 429]
+        assert codes.count(200) == 27
+        assert codes.count(429) == 64 - 27
+    finally:
+        apps[0].extensions[EXTENSION].store.clear()
+        for app in apps:
+            app.extensions[EXTENSION].close()

@@ -852,9 +852,9 @@ def test_a_redis_submit_takes_its_number_with_its_reads(
         sent: list[list[str]] = []
         exchange = redis_store._exchange
 
-        def counted(connection: Any, commands: Any) -> list[Any]:
+        def counted(connection: Any, commands: Any, **options: Any) -> list[Any]:
             sent.append([str(command[0]) for command in commands])
-            return exchange(connection, commands)
+            return exchange(connection, commands, **options)
 
         monkeypatch.setattr(redis_store, "_exchange", counted)
         store.create_task(make_task(credits=30), None, DAY)

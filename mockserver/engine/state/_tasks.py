@@ -80,7 +80,7 @@ class TaskState(StateBase):
             name = acct(task.provider, task.account_id)
             wanted = [("task", task.id), ("account", name)]
             records = wanted if scope is None else [*wanted, ("idem", scope_name(scope))]
-            tx.fetch(records, number=True)  # a new task takes one
+            tx.fetch(records, number=True)  # the task's number, if it is new (else unused)
             existing: Task | None = tx.get("task", task.id)
             if existing is not None:
                 return existing

@@ -29,7 +29,7 @@ from mockserver.engine.model import (
 @functools.cache
 def _getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
     names = tuple(f.name for f in dataclasses.fields(cls))
-    return names, operator.attrgetter(*names)
+    return names, operator.attrgetter(*names) if names else (lambda value: ())
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -38,8 +38,9 @@ def _fields(value: Any) -> dict[str, Any]:
     if not dataclasses.is_dataclass(value) or isinstance(value, type):
         raise TypeError(f"{type(value).__name__} is not a record")
     names, get = _getter(type(value))
-    values = get(value)
-    return dict(zip(names, values if len(names) > 1 else (values,), strict=True))
+    if len(names) < 2:  # attrgetter of one name answers its value, of none fails
+        return {name: getattr(value, name) for name in names}
+    return dict(zip(names, get(value), strict=True))
 
 
 _encoder = json.JSONEncoder(

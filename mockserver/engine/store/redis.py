@@ -92,6 +92,8 @@ def _bound(value: float, exclusive: str = "") -> str:
 _Read = tuple[tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]], ...]
 #: the most reads of a request's start that are learned and fetched together
 _AHEAD_READS = 16
+#: commands that a WATCH left on the connection by someone else would disturb
+_TRANSACTIONAL = frozenset({"MULTI", "WATCH"})
 
 
 class _Held(threading.local):
@@ -127,7 +129,8 @@ class _Ahead(threading.local):
     answer if its own first read is the same, and its EXEC (an empty one if it
     writes nothing) fails, running it again on fresh reads, if another client
     changed those keys since. Not taken, the WATCH is ended in the same write as
-    the thread's next commands (``RedisBackend.talk``)."""
+    the thread's next MULTI or WATCH (``RedisBackend.talk``), and the answer
+    with it: nothing takes an answer whose WATCH is gone."""
 
     route: str | None = None
     #: the reads made since the request started (None: not reading ahead)
@@ -142,7 +145,9 @@ class _Ahead(threading.local):
     prewatched: tuple[_StepRead, Any] | None = None
 
 
-def _exchange(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+def _exchange(
+    connection: Any, commands: Sequence[tuple[Any, ...]], check_health: bool = True
+) -> list[Any]:
     """Send ``commands`` in one write and read their replies, in order: one round
     trip through redis-py's connection (hiredis packs and parses), without the
     client's layers per command (response callbacks, observability, retries, the
@@ -151,7 +156,8 @@ def _exchange(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]
     without, redis-py 8.1). An error reply comes back in its place, not raised,
     so no reply is ever left unread; a connection failing on the way is closed."""
     try:
-        connection.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
+        packed = b"".join(map(hiredis.pack_command, commands))
+        connection.send_packed_command([packed], check_health=check_health)
         replies: list[Any] = []
         for _ in commands:
             try:
@@ -191,26 +197,19 @@ class _RedisTx(BufferedTx):
     """Reads go to Redis at once (WATCHing what they read when it is a step's);
     writes wait for ``commit``."""
 
-    def __init__(
-        self,
-        backend: RedisBackend,
-        step: bool = False,
-        prewatched: tuple[_StepRead, Any] | None = None,
-        learn: str | None = None,
-    ) -> None:
+    def __init__(self, backend: RedisBackend, step: bool = False, first: str | None = None) -> None:
         super().__init__()
         self._backend = backend
         #: a step's (on this thread's connection), or the reader
         self._step = step
         #: whether the step holds a WATCH (from its first read to EXEC)
         self.watching = False
-        #: the step's first read as read ahead (taken if its first read is that one)
-        self._prewatched = prewatched
-        #: whether the step took it: what it read is then checked at EXEC, even
-        #: when the step writes nothing
+        #: the route of the request whose first step this is: its first read is
+        #: learned, and taken if it was read ahead
+        self._first = first
+        #: whether it was taken: it is then checked at EXEC, even when the step
+        #: writes nothing
         self.took_prewatched = False
-        #: the route whose first step this is, to learn its first read
-        self._learn = learn
         #: a step's records read by fetch, as Redis answered (each get decodes anew)
         self._fetched: dict[tuple[str, str], str | None] = {}
         #: numbers taken by fetch, for next_number
@@ -236,15 +235,15 @@ class _RedisTx(BufferedTx):
         found closed before the step watched anything (a Redis restart) is tried
         once more; once keys are watched a lost connection lost them too, so the
         step fails (Redis is away: 503)."""
-        first = not self.watching
-        if first and not also:
+        if not self.watching and not also:
             read: _StepRead = (tuple(watch), command, options)
-            if self._learn is not None:
-                self._backend.learn_step(self._learn, read)
-            prewatched, self._prewatched, self._learn = self._prewatched, None, None
-            if prewatched is not None and prewatched[0] == read:
-                self.watching = self.took_prewatched = True
-                return prewatched[1]
+            route, self._first = self._first, None
+            if route is not None:
+                self._backend.learn_step(route, read)
+                found, answer = self._backend.take_prewatched(read)
+                if found:
+                    self.watching = self.took_prewatched = True
+                    return answer
         replies = self._backend.talk([("WATCH", *watch), command, *also], self)
         self.watching = True
         self._backend.holds_watch(True)
@@ -258,10 +257,8 @@ class _RedisTx(BufferedTx):
         """End the WATCH of a step that ends without EXEC (it wrote nothing, or
         failed): the connection serves this thread's next steps."""
         if self.watching:
-            with contextlib.suppress(RedisError):  # a lost connection lost it too
-                self._backend.talk([("UNWATCH",)], self)
             self.watching = False
-            self._backend.holds_watch(False)
+            self._backend.end_watch()
 
     def fetch(self, records: Sequence[tuple[str, str]], *, number: bool = False) -> None:
         """In a step, WATCH and read every record in one round trip, with the
@@ -337,7 +334,7 @@ class _RedisTx(BufferedTx):
         # INCR runs at once, outside the transaction: a step run again takes a
         # new number, and the one it took first is simply never used.
         if self._numbers:
-            return self._numbers.pop()
+            return self._numbers.pop(0)
         (number,) = self._backend.talk([("INCR", self._backend.prefix + "seq")], self)
         if isinstance(number, Exception):
             raise number
@@ -416,7 +413,7 @@ class RedisBackend:
     def read_ahead(self, route: str | None) -> None:
         ahead = self._ahead
         self._stop_ahead()
-        ahead.prewatched = None  # its WATCH stays until this thread's next round trip
+        ahead.prewatched = None  # its WATCH stays until this thread's next MULTI or WATCH
         if route is not None:
             ahead.route, ahead.made = route, []
             ahead.due = self._learned.get(route, ())
@@ -437,6 +434,23 @@ class RedisBackend:
     def holds_watch(self, watching: bool) -> None:
         """Whether this thread's connection now holds a WATCH."""
         self._held.watching = watching
+        if not watching:
+            self._ahead.prewatched = None  # what it protected is unchecked now
+
+    def take_prewatched(self, read: _StepRead) -> tuple[bool, Any]:
+        """The answer to ``read`` if it was read ahead and is still WATCHed (taken
+        once); else (False, None)."""
+        prewatched, self._ahead.prewatched = self._ahead.prewatched, None
+        if prewatched is not None and prewatched[0] == read and self._held.watching:
+            return True, prewatched[1]
+        return False, None
+
+    def end_watch(self) -> None:
+        """End this thread's connection's WATCH (a closed connection holds none)."""
+        if self._held.watching and self._connection().is_connected:
+            with contextlib.suppress(RedisError):
+                self.talk([("UNWATCH",)])
+        self.holds_watch(False)
 
     def read_now(self, read: _Read) -> list[Any]:
         """The answers to one read's commands (sent together, outside any
@@ -458,7 +472,7 @@ class RedisBackend:
                 also = [((("WATCH", *keys), ()), (command, options))]
             fetched = self._send([read, *due, *also], raise_on_error=False)
             if step is not None:
-                self.holds_watch(True)
+                self._held.watching = True
                 if fetched[-1] is not None:
                     ahead.prewatched = (step, fetched[-1][1])
                 fetched = fetched[:-1]
@@ -497,28 +511,33 @@ class RedisBackend:
     def talk(self, commands: Sequence[tuple[Any, ...]], step: _RedisTx | None = None) -> list[Any]:
         """``commands`` on this thread's connection, in one round trip (see
         _exchange); for ``step``, a step's. A WATCH the connection holds that is
-        not the step's own (one read ahead for a step that did not take it) is
-        ended first, in the same write. A connection that Redis closed (a
-        restart) is tried once more, reconnected, unless a step watched keys on
-        it (they are lost with it)."""
+        not the step's own (one read ahead and not taken) is ended first, in the
+        same write, before a MULTI or a WATCH. A closed connection holds no
+        WATCH: one relied on makes the step fail; otherwise a connection that
+        Redis closed (a restart) is tried once more, reconnected."""
         held = self._held
         connection = self._connection()
         ours = step is not None and step.watching
-        unwatch = held.watching and not ours
+        if held.watching and not connection.is_connected:
+            self.holds_watch(False)  # closed (by a failure): nothing is WATCHed any more
+            if ours:
+                raise RedisConnectionError("the connection holding the step's WATCH closed")
+        unwatch = held.watching and not ours and any(c[0] in _TRANSACTIONAL for c in commands)
+        if unwatch:
+            self.holds_watch(False)
+            commands = [("UNWATCH",), *commands]
         try:
-            replies = _exchange(connection, [("UNWATCH",), *commands] if unwatch else commands)
+            # no health check while a WATCH is relied on: its reconnect would drop it
+            replies = _exchange(connection, commands, check_health=not held.watching)
         except RedisConnectionError:
-            held.watching = False  # closed, and its WATCH with it
+            self.holds_watch(False)  # closed, and its WATCH with it
             if ours:
                 raise
-            return _exchange(connection, commands)
+            return _exchange(connection, commands[1:] if unwatch else commands)
         except BaseException:
-            held.watching = False  # closed (see _exchange)
+            self.holds_watch(False)  # closed (see _exchange)
             raise
-        if unwatch:
-            held.watching = False
-            return replies[1:]
-        return replies
+        return replies[1:] if unwatch else replies
 
     def _connection(self) -> Any:
         """This thread's connection, made on first use in each process: its
@@ -527,7 +546,10 @@ class RedisBackend:
         thread ends (redis-py closes a connection it collects)."""
         held = self._held
         if held.connection is None or held.pid != os.getpid():
-            held.connection = self.client.connection_pool.make_connection()
+            pool: Any = self.client.connection_pool
+            # not pool.make_connection(): the pool would count it for ever
+            # against max_connections (it is never given back)
+            held.connection = pool.connection_class(**pool.connection_kwargs)
             held.pid, held.watching = os.getpid(), False
             with self._lock:
                 self._connections.add(held.connection)
@@ -538,8 +560,7 @@ class RedisBackend:
         ahead = self._ahead
         # the request's first step learns its first read, and takes it if it was
         # read ahead (under WATCH, so EXEC checks it as if it were read now)
-        learn = ahead.route if ahead.made is not None else None
-        prewatched, ahead.prewatched = ahead.prewatched, None
+        first = ahead.route if ahead.made is not None else None
         self._stop_ahead()  # a step reads afresh: no later read may be older
         # while Redis does not answer, each step waits its socket timeout: a thread
         # queued behind several of them answers 503 rather than wait for them all
@@ -547,20 +568,15 @@ class RedisBackend:
             busy = "The simulator's state store (Redis) is slow; retry shortly."
             raise ServiceBusy(busy, retry_after=1)
         try:
-            return self._optimistically(work, prewatched, learn)
+            return self._optimistically(work, first)
         finally:
             self._steps.release()
 
-    def _optimistically(
-        self,
-        work: Callable[[Any], T],
-        prewatched: tuple[_StepRead, Any] | None = None,
-        learn: str | None = None,
-    ) -> T:
+    def _optimistically(self, work: Callable[[Any], T], first: str | None = None) -> T:
         lost = False
         while True:
-            tx = _RedisTx(self, step=True, prewatched=prewatched, learn=learn)
-            prewatched = learn = None  # run again, a step reads afresh
+            tx = _RedisTx(self, step=True, first=first)
+            first = None  # run again, a step reads afresh
             try:
                 result = work(tx)
                 if not tx.writes and not tx.took_prewatched:
@@ -621,7 +637,9 @@ class RedisBackend:
     def clear(self) -> None:
         """Delete this store's keys, a batch at a time (never the rest of the database)."""
         self._stop_ahead()
+        self._ahead.prewatched = None
         self._learned.clear()
+        self._learned_steps.clear()
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "*"
         batch: list[str] = []
         for key in self.client.scan_iter(match=pattern, count=_CLEAR_BATCH):
