@@ -249,13 +249,17 @@ def test_threads_past_the_pools_max_connections_still_talk(redis_server: RedisSe
         limited.close()
 
 
-def test_a_step_whose_connection_was_closed_after_its_watch_fails_or_runs_again(
-    backend: RedisBackend, redis_server: RedisServer
+@pytest.mark.parametrize("how", ["closed here", "killed, health check due", "journal between"])
+def test_a_step_that_lost_its_watch_never_commits_unchecked(
+    backend: RedisBackend, redis_server: RedisServer, how: str
 ) -> None:
-    """A connection closed after the step WATCHed (a Redis restart, a CLIENT
-    KILL) lost the WATCH: the step never commits what it read unchecked."""
+    """Whatever ends a step's WATCH before its EXEC (its connection closed here,
+    one killed by Redis and re-made by a health check, a MULTI of someone else on
+    the thread's connection), the step fails or runs again on fresh reads: it
+    never commits what it read unchecked (1, losing the other client's 100)."""
     backend.atomically(lambda tx: tx.put("counters", "c", {"n": 0}))
     (ident,) = backend.round_trip([("CLIENT", "ID")])  # this thread's connection
+    connection = backend._connection()
     raw = redis_server.client()
     runs: list[int] = []
 
@@ -263,12 +267,38 @@ def test_a_step_whose_connection_was_closed_after_its_watch_fails_or_runs_again(
         runs.append(1)
         n = int(tx.get("counters", "c")["n"]) + 1
         if len(runs) == 1:
-            raw.client_kill_filter(_id=ident)
+            if how == "closed here":
+                connection.disconnect()
+            elif how == "killed, health check due":
+                raw.client_kill_filter(_id=ident)
+                connection.next_health_check = 0
+            else:
+                backend.append_log({"entry": 1}, 5)
             raw.set(backend.record_key("counters", "c"), '{"n": 100}')
         tx.put("counters", "c", {"n": n})
         return n
 
     with contextlib.suppress(Exception):
         backend.atomically(increment)
-    value = backend.read(lambda tx: tx.get("counters", "c"))
-    assert value in ({"n": 100}, {"n": 101})  # never 1: the change is never lost
+    assert backend.read(lambda tx: tx.get("counters", "c")) in ({"n": 100}, {"n": 101})
+
+
+def test_a_step_that_only_reads_reads_one_state(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    """A step that writes nothing still ends with an (empty) EXEC: a change to
+    what it read before its last read runs it again, so its reads are one state."""
+    backend.atomically(lambda tx: (tx.put("things", "a", 1), tx.put("things", "b", 1)))
+    raw = redis_server.client()
+    runs: list[int] = []
+
+    def both(tx: Any) -> tuple[Any, Any]:
+        runs.append(1)
+        first = tx.get("things", "a")
+        if len(runs) == 1:  # another client moves both on, between the two reads
+            raw.set(backend.record_key("things", "a"), "2")
+            raw.set(backend.record_key("things", "b"), "2")
+        return first, tx.get("things", "b")
+
+    assert backend.atomically(both) == (2, 2)  # never (1, 2)
+    assert len(runs) == 2

@@ -359,8 +359,8 @@ def test_a_watch_read_ahead_and_not_taken_is_ended_before_anything_else(
     backend: RedisBackend, url: str
 ) -> None:
     """A request that never reaches its step (refused before it) leaves the WATCH
-    it read ahead on the connection: the thread's next round trip ends it first,
-    so another client's change voids no later MULTI/EXEC of this thread."""
+    it read ahead on the connection: the thread's next MULTI or WATCH ends it
+    first, so another client's change voids no later MULTI/EXEC of this thread."""
     other = RedisBackend(url)
     try:
         runs: list[int] = []

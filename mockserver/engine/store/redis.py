@@ -205,11 +205,8 @@ class _RedisTx(BufferedTx):
         #: whether the step holds a WATCH (from its first read to EXEC)
         self.watching = False
         #: the route of the request whose first step this is: its first read is
-        #: learned, and taken if it was read ahead
+        #: learned, and taken if it was read ahead (then checked at EXEC)
         self._first = first
-        #: whether it was taken: it is then checked at EXEC, even when the step
-        #: writes nothing
-        self.took_prewatched = False
         #: a step's records read by fetch, as Redis answered (each get decodes anew)
         self._fetched: dict[tuple[str, str], str | None] = {}
         #: numbers taken by fetch, for next_number
@@ -242,7 +239,7 @@ class _RedisTx(BufferedTx):
                 self._backend.learn_step(route, read)
                 found, answer = self._backend.take_prewatched(read)
                 if found:
-                    self.watching = self.took_prewatched = True
+                    self.watching = True
                     return answer
         replies = self._backend.talk([("WATCH", *watch), command, *also], self)
         self.watching = True
@@ -518,6 +515,8 @@ class RedisBackend:
         held = self._held
         connection = self._connection()
         ours = step is not None and step.watching
+        if ours and not held.watching:  # ended meanwhile (by a MULTI of another's)
+            raise RedisConnectionError("the step's WATCH was lost")
         if held.watching and not connection.is_connected:
             self.holds_watch(False)  # closed (by a failure): nothing is WATCHed any more
             if ours:
@@ -550,7 +549,8 @@ class RedisBackend:
             # not pool.make_connection(): the pool would count it for ever
             # against max_connections (it is never given back)
             held.connection = pool.connection_class(**pool.connection_kwargs)
-            held.pid, held.watching = os.getpid(), False
+            held.pid = os.getpid()
+            self.holds_watch(False)
             with self._lock:
                 self._connections.add(held.connection)
         return held.connection
@@ -579,9 +579,11 @@ class RedisBackend:
             first = None  # run again, a step reads afresh
             try:
                 result = work(tx)
-                if not tx.writes and not tx.took_prewatched:
-                    return result
+                if not tx.writes and not tx.watching:
+                    return result  # it read nothing under WATCH
                 try:
+                    # a step that only read commits nothing: its empty MULTI/EXEC
+                    # checks that what it read (ahead, too) was one state
                     tx.commit()
                 except WatchError:
                     continue  # another client changed what this step read: again
