@@ -35,6 +35,7 @@ from mockserver.engine.model import (
 )
 from mockserver.engine.state import State as Store
 from mockserver.engine.state import open_state
+from mockserver.engine.store.redis import RedisBackend
 from tests.redis_server import RedisServer, running_redis_server
 
 P = "seedance2ai"
@@ -57,6 +58,15 @@ def redis_server() -> Iterator[RedisServer]:
     """One redis-server for the session (skipped without one, failed under CI)."""
     with running_redis_server() as server:
         yield server
+
+
+@pytest.fixture
+def backend(url: str) -> Iterator[RedisBackend]:
+    """A Redis backend on the test module's ``url`` fixture, emptied and closed after."""
+    opened = RedisBackend(url)
+    yield opened
+    opened.clear()
+    opened.close()
 
 
 def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

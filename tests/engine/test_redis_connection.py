@@ -13,7 +13,7 @@ import gc
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,14 +27,6 @@ from tests.redis_server import RedisServer
 @pytest.fixture(params=["3", "2"], ids=["resp3", "resp2"])
 def url(redis_server: RedisServer, request: pytest.FixtureRequest) -> str:
     return f"{redis_server.url}?protocol={request.param}&prefix=conn-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def backend(url: str) -> Iterator[RedisBackend]:
-    opened = RedisBackend(url)
-    yield opened
-    opened.clear()
-    opened.close()
 
 
 def clients_of(raw: redis.Redis, name: str) -> int:

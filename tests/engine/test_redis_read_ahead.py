@@ -42,14 +42,6 @@ def url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
-def backend(url: str) -> Iterator[RedisBackend]:
-    opened = RedisBackend(url)
-    yield opened
-    opened.clear()
-    opened.close()
-
-
-@pytest.fixture
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times this process sent Redis something (one per round trip)."""
     sent = [0]
@@ -282,6 +274,15 @@ def test_after_a_request_nothing_it_fetched_is_read(url: str) -> None:
 
 # the first step's first read, read ahead under WATCH ---------------------------------
 
+
+@pytest.fixture
+def other(url: str) -> Iterator[RedisBackend]:
+    """Another worker's view of the same store."""
+    opened = RedisBackend(url)
+    yield opened
+    opened.close()
+
+
 STEP_ROUTE = "POST /things/<id>"
 
 
@@ -332,127 +333,111 @@ def test_a_steps_first_read_comes_with_the_first_read_and_is_checked_at_exec(
 
 
 def test_a_step_that_only_reads_what_was_read_ahead_checks_it_too(
-    backend: RedisBackend, url: str
+    backend: RedisBackend, other: RedisBackend
 ) -> None:
-    other = RedisBackend(url)
-    try:
-        backend.atomically(lambda tx: tx.put("counter", "c", 1))
+    backend.atomically(lambda tx: tx.put("counter", "c", 1))
 
-        def request(change: bool) -> Any:
-            backend.read_ahead(STEP_ROUTE)
-            try:
-                backend.read(lambda tx: tx.get("thing", "a"))
-                if change:
-                    other.atomically(lambda tx: tx.put("counter", "c", 5))
-                return backend.atomically(lambda tx: tx.get("counter", "c"))
-            finally:
-                backend.read_ahead(None)
+    def request(change: bool) -> Any:
+        backend.read_ahead(STEP_ROUTE)
+        try:
+            backend.read(lambda tx: tx.get("thing", "a"))
+            if change:
+                other.atomically(lambda tx: tx.put("counter", "c", 5))
+            return backend.atomically(lambda tx: tx.get("counter", "c"))
+        finally:
+            backend.read_ahead(None)
 
-        assert request(change=False) == 1  # learns
-        assert request(change=False) == 1
-        assert request(change=True) == 5  # the empty EXEC failed: read again
-    finally:
-        other.close()
+    assert request(change=False) == 1  # learns
+    assert request(change=False) == 1
+    assert request(change=True) == 5  # the empty EXEC failed: read again
 
 
 def test_a_watch_read_ahead_and_not_taken_is_ended_before_anything_else(
-    backend: RedisBackend, url: str
+    backend: RedisBackend, other: RedisBackend
 ) -> None:
     """A request that never reaches its step (refused before it) leaves the WATCH
     it read ahead on the connection: the thread's next MULTI or WATCH ends it
     first, so another client's change voids no later MULTI/EXEC of this thread."""
-    other = RedisBackend(url)
-    try:
-        runs: list[int] = []
-        _bump(backend, runs)  # learns
-        backend.read_ahead(STEP_ROUTE)
-        backend.read(lambda tx: tx.get("thing", "a"))  # the counter WATCHed ahead
-        backend.read_ahead(None)  # refused: no step
-        other.atomically(lambda tx: tx.put("counter", "c", 7))
-        assert backend.append_log({"entry": 1}, 5) >= 1  # a MULTI/EXEC of the journal
-        tries: list[int] = []
+    runs: list[int] = []
+    _bump(backend, runs)  # learns
+    backend.read_ahead(STEP_ROUTE)
+    backend.read(lambda tx: tx.get("thing", "a"))  # the counter WATCHed ahead
+    backend.read_ahead(None)  # refused: no step
+    other.atomically(lambda tx: tx.put("counter", "c", 7))
+    assert backend.append_log({"entry": 1}, 5) >= 1  # a MULTI/EXEC of the journal
+    tries: list[int] = []
 
-        def blind(tx: Any) -> None:
-            tries.append(1)
-            tx.put("thing", "z", 1)
+    def blind(tx: Any) -> None:
+        tries.append(1)
+        tx.put("thing", "z", 1)
 
-        backend.atomically(blind)
-        assert tries == [1]
-        runs.clear()
-        assert _bump(backend, runs) == 8
-        assert runs == [1]
-    finally:
-        other.close()
+    backend.atomically(blind)
+    assert tries == [1]
+    runs.clear()
+    assert _bump(backend, runs) == 8
+    assert runs == [1]
 
 
 def test_a_first_step_reading_something_else_reads_it_afresh(
-    backend: RedisBackend, url: str
+    backend: RedisBackend, other: RedisBackend
 ) -> None:
-    other = RedisBackend(url)
+    runs: list[int] = []
+    _bump(backend, runs)  # learns the counter
+    backend.read_ahead(STEP_ROUTE)
     try:
-        runs: list[int] = []
-        _bump(backend, runs)  # learns the counter
-        backend.read_ahead(STEP_ROUTE)
-        try:
-            backend.read(lambda tx: tx.get("thing", "a"))  # the counter WATCHed ahead
-            other.atomically(lambda tx: tx.put("thing", "b", "fresh"))
+        backend.read(lambda tx: tx.get("thing", "a"))  # the counter WATCHed ahead
+        other.atomically(lambda tx: tx.put("thing", "b", "fresh"))
 
-            def other_step(tx: Any) -> Any:
-                value = tx.get("thing", "b")
-                tx.put("thing", "c", value)
-                return value
+        def other_step(tx: Any) -> Any:
+            value = tx.get("thing", "b")
+            tx.put("thing", "c", value)
+            return value
 
-            assert backend.atomically(other_step) == "fresh"
-        finally:
-            backend.read_ahead(None)
-        # the counter's WATCH was ended with that step's first read: changing it
-        # voided nothing
-        assert backend.read(lambda tx: tx.get("thing", "c")) == "fresh"
+        assert backend.atomically(other_step) == "fresh"
     finally:
-        other.close()
+        backend.read_ahead(None)
+    # the counter's WATCH was ended with that step's first read: changing it
+    # voided nothing
+    assert backend.read(lambda tx: tx.get("thing", "c")) == "fresh"
 
 
 def test_a_read_between_the_read_ahead_and_the_step_keeps_the_step_checked(
-    backend: RedisBackend, url: str
+    backend: RedisBackend, other: RedisBackend
 ) -> None:
     """A read that was not fetched ahead goes to Redis on the same connection
     between the read ahead and the step: the WATCH read ahead still holds, so a
     change by another client meanwhile still voids the step's EXEC."""
-    other = RedisBackend(url)
+    runs: list[int] = []
+    _bump(backend, runs)  # learns
+    backend.read_ahead(STEP_ROUTE)
     try:
-        runs: list[int] = []
-        _bump(backend, runs)  # learns
-        backend.read_ahead(STEP_ROUTE)
-        try:
-            backend.read(lambda tx: tx.get("thing", "a"))  # the counter WATCHed ahead
-            backend.read(lambda tx: tx.get("thing", "never-read-before"))  # a round trip
-            other.atomically(lambda tx: tx.put("counter", "c", 40))
-            runs.clear()
+        backend.read(lambda tx: tx.get("thing", "a"))  # the counter WATCHed ahead
+        backend.read(lambda tx: tx.get("thing", "never-read-before"))  # a round trip
+        other.atomically(lambda tx: tx.put("counter", "c", 40))
+        runs.clear()
 
-            def step(tx: Any) -> int:
-                runs.append(1)
-                value = int(tx.get("counter", "c")) + 1
-                tx.put("counter", "c", value)
-                return value
+        def step(tx: Any) -> int:
+            runs.append(1)
+            value = int(tx.get("counter", "c")) + 1
+            tx.put("counter", "c", value)
+            return value
 
-            assert backend.atomically(step) == 41
-            assert len(runs) == 2  # the EXEC failed once
-        finally:
-            backend.read_ahead(None)
-        # a MULTI of someone else (the journal) in between ends the WATCH: the step
-        # then reads afresh
-        backend.read_ahead(STEP_ROUTE)
-        try:
-            backend.read(lambda tx: tx.get("thing", "a"))
-            backend.append_log({"entry": 1}, 5)
-            other.atomically(lambda tx: tx.put("counter", "c", 50))
-            runs.clear()
-            assert backend.atomically(step) == 51
-            assert len(runs) == 1
-        finally:
-            backend.read_ahead(None)
+        assert backend.atomically(step) == 41
+        assert len(runs) == 2  # the EXEC failed once
     finally:
-        other.close()
+        backend.read_ahead(None)
+    # a MULTI of someone else (the journal) in between ends the WATCH: the step
+    # then reads afresh
+    backend.read_ahead(STEP_ROUTE)
+    try:
+        backend.read(lambda tx: tx.get("thing", "a"))
+        backend.append_log({"entry": 1}, 5)
+        other.atomically(lambda tx: tx.put("counter", "c", 50))
+        runs.clear()
+        assert backend.atomically(step) == 51
+        assert len(runs) == 1
+    finally:
+        backend.read_ahead(None)
 
 
 def test_two_servers_polling_admit_exactly_the_limit(url: str) -> None:
