@@ -1,9 +1,9 @@
-"""How the Redis store talks to Redis (store/redis.py ``_exchange``): each thread
-sends a round trip's commands in one write on its own connection and reads every
-reply, so a connection never carries a stale WATCH or an unread reply from one
-round trip into the next, whatever failed; a forked child makes its own; a step
-whose connection breaks at its commit runs again once, on fresh reads; RESP2
-and RESP3 servers give the same answers.
+"""How the Redis store talks to Redis (store/redis.py ``_exchange``, ``talk``):
+each thread sends a round trip's commands in one write on its own connection and
+reads every reply, so no unread reply is carried into the next round trip and no
+stale WATCH reaches a later MULTI/EXEC, whatever failed; a forked child makes its
+own; a step whose WATCH is lost never commits unchecked; RESP2 and RESP3 servers
+give the same answers.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def put_n(n: int) -> Callable[[Any], None]:
 
 def named(backend: RedisBackend, name: str) -> None:
     """Name this thread's connection, so CLIENT LIST shows whose it is."""
-    (answer,) = backend.round_trip([("CLIENT", "SETNAME", name)])
+    (answer,) = backend.talk([("CLIENT", "SETNAME", name)])
     assert answer in ("OK", b"OK", True)
 
 
@@ -73,8 +73,8 @@ def test_a_step_that_only_read_leaves_no_watch_behind(
 ) -> None:
     backend.atomically(lambda tx: tx.put("things", "a", {"n": 1}))
     assert backend.atomically(lambda tx: tx.get("things", "a")) == {"n": 1}
-    # another client changes what that step read: with its WATCH still on the
-    # connection, this thread's next MULTI/EXEC (the journal's) would fail
+    # another client changes what that step read: had its WATCH reached this
+    # thread's next MULTI/EXEC (the journal's), that would fail
     redis_server.client().set(backend.record_key("things", "a"), '{"n": 2}')
     assert backend.append_log({"entry": 1}, 5) >= 1
     assert backend.read(lambda tx: tx.get("things", "a")) == {"n": 2}
@@ -182,14 +182,14 @@ def test_a_step_whose_connection_breaks_at_its_commit_runs_again_once(
 def test_a_forked_child_makes_its_own_connection(backend: RedisBackend) -> None:
     backend.atomically(lambda tx: tx.put("things", "a", {"n": 1}))
     parent = backend.read(lambda tx: tx.get("things", "a"))
-    (parent_client,) = backend.round_trip([("CLIENT", "ID")])
+    (parent_client,) = backend.talk([("CLIENT", "ID")])
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: the parent's socket is not its to use
         try:
             mine = backend.read(lambda tx: tx.get("things", "a"))
             backend.atomically(lambda tx: tx.put("things", "b", {"from": "child"}))
-            (client,) = backend.round_trip([("CLIENT", "ID")])
+            (client,) = backend.talk([("CLIENT", "ID")])
             os.write(writer, b"ok" if mine == parent and client != parent_client else b"wrong")
         finally:
             os._exit(0)
@@ -250,7 +250,7 @@ def test_a_step_that_lost_its_watch_never_commits_unchecked(
     the thread's connection), the step fails or runs again on fresh reads: it
     never commits what it read unchecked (1, losing the other client's 100)."""
     backend.atomically(lambda tx: tx.put("counters", "c", {"n": 0}))
-    (ident,) = backend.round_trip([("CLIENT", "ID")])  # this thread's connection
+    (ident,) = backend.talk([("CLIENT", "ID")])  # this thread's connection
     connection = backend._connection()
     raw = redis_server.client()
     runs: list[int] = []

@@ -387,17 +387,21 @@ def test_a_first_step_reading_something_else_reads_it_afresh(
     try:
         backend.read(lambda tx: tx.get("thing", "a"))  # the counter WATCHed ahead
         other.atomically(lambda tx: tx.put("thing", "b", "fresh"))
+        runs.clear()
 
         def other_step(tx: Any) -> Any:
+            runs.append(1)
             value = tx.get("thing", "b")
+            # the counter changes now: its WATCH, read ahead, was ended with this
+            # step's first read, so the change voids nothing
+            other.atomically(lambda other_tx: other_tx.put("counter", "c", 99))
             tx.put("thing", "c", value)
             return value
 
         assert backend.atomically(other_step) == "fresh"
+        assert runs == [1]
     finally:
         backend.read_ahead(None)
-    # the counter's WATCH was ended with that step's first read: changing it
-    # voided nothing
     assert backend.read(lambda tx: tx.get("thing", "c")) == "fresh"
 
 

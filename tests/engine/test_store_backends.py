@@ -843,8 +843,8 @@ def test_a_number_taken_with_a_fetch_is_the_steps_next_number(store: Store) -> N
 def test_a_redis_submit_takes_its_number_with_its_reads(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A task's creation reads the task, the account and the idempotency record
-    and takes the task's number in one round trip, then commits in a second."""
+    """A task's creation reads its task and account and takes its number in one
+    round trip, then commits in a second."""
     store = open_store(f"{redis_server.url}?prefix=number-{random.randrange(10**9)}")
     try:
         store.bootstrap(ANCHOR)

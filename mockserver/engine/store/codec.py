@@ -27,9 +27,11 @@ from mockserver.engine.model import (
 
 
 @functools.cache
-def _getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+def _getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], Any] | None]:
+    """A record class's field names, and a getter of their values (for two or
+    more: attrgetter of one name answers its value, of none fails)."""
     names = tuple(f.name for f in dataclasses.fields(cls))
-    return names, operator.attrgetter(*names) if names else (lambda value: ())
+    return names, operator.attrgetter(*names) if len(names) > 1 else None
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def _fields(value: Any) -> dict[str, Any]:
     if not dataclasses.is_dataclass(value) or isinstance(value, type):
         raise TypeError(f"{type(value).__name__} is not a record")
     names, get = _getter(type(value))
-    if len(names) < 2:  # attrgetter of one name answers its value, of none fails
+    if get is None:
         return {name: getattr(value, name) for name in names}
     return dict(zip(names, get(value), strict=True))
 

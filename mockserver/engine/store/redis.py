@@ -151,10 +151,11 @@ def _exchange(
     """Send ``commands`` in one write and read their replies, in order: one round
     trip through redis-py's connection (hiredis packs and parses), without the
     client's layers per command (response callbacks, observability, retries, the
-    pipeline's bookkeeping), which cost several times the round trip's own CPU
-    (a WATCH, a GET and a MULTI/EXEC of two SETs: 225 µs with them, about 60
-    without, redis-py 8.1). An error reply comes back in its place, not raised,
-    so no reply is ever left unread; a connection failing on the way is closed."""
+    pipeline's bookkeeping), which cost more CPU than the round trip itself (a
+    WATCH and a GET, then a MULTI/EXEC of two SETs: 225 µs through redis-py 8.1's
+    pipeline; the store's whole step doing them, JSON included, 113 µs this way).
+    An error reply comes back in its place, not raised, so no reply is ever left
+    unread; a connection failing on the way is closed."""
     try:
         packed = b"".join(map(hiredis.pack_command, commands))
         connection.send_packed_command([packed], check_health=check_health)
@@ -249,13 +250,6 @@ class _RedisTx(BufferedTx):
                 raise answer
         reply = _shaped(replies[1], options)
         return (reply, *replies[2:]) if also else reply
-
-    def unwatch(self) -> None:
-        """End the WATCH of a step that ends without EXEC (it wrote nothing, or
-        failed): the connection serves this thread's next steps."""
-        if self.watching:
-            self.watching = False
-            self._backend.end_watch()
 
     def fetch(self, records: Sequence[tuple[str, str]], *, number: bool = False) -> None:
         """In a step, WATCH and read every record in one round trip, with the
@@ -379,8 +373,8 @@ class RedisBackend:
             socket_timeout=_SOCKET_TIMEOUT,
             socket_connect_timeout=_SOCKET_TIMEOUT,
             health_check_interval=_HEALTH_CHECK_SECONDS,
-            # One quick retry on a fresh connection covers a pooled socket that
-            # a Redis restart closed.
+            # One quick retry on a fresh connection (clear() and a connection's
+            # connect; the round trips of talk() retry once by themselves).
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         # This process's steps take turns: its threads cannot run Python side by
@@ -442,13 +436,6 @@ class RedisBackend:
             return True, prewatched[1]
         return False, None
 
-    def end_watch(self) -> None:
-        """End this thread's connection's WATCH (a closed connection holds none)."""
-        if self._held.watching and self._connection().is_connected:
-            with contextlib.suppress(RedisError):
-                self.talk([("UNWATCH",)])
-        self.holds_watch(False)
-
     def read_now(self, read: _Read) -> list[Any]:
         """The answers to one read's commands (sent together, outside any
         transaction), fetched ahead or with the reads the route is due to make."""
@@ -501,10 +488,6 @@ class RedisBackend:
             answers.append(None if failed else got)
         return answers
 
-    def round_trip(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """``commands`` on this thread's connection, in one round trip."""
-        return self.talk(commands)
-
     def talk(self, commands: Sequence[tuple[Any, ...]], step: _RedisTx | None = None) -> list[Any]:
         """``commands`` on this thread's connection, in one round trip (see
         _exchange); for ``step``, a step's. A WATCH the connection holds that is
@@ -515,7 +498,9 @@ class RedisBackend:
         held = self._held
         connection = self._connection()
         ours = step is not None and step.watching
-        if ours and not held.watching:  # ended meanwhile (by a MULTI of another's)
+        if ours and not held.watching:
+            # ended meanwhile (by a MULTI of another's on this thread, which no step
+            # makes): fail rather than commit unchecked
             raise RedisConnectionError("the step's WATCH was lost")
         if held.watching and not connection.is_connected:
             self.holds_watch(False)  # closed (by a failure): nothing is WATCHed any more
@@ -577,27 +562,26 @@ class RedisBackend:
         while True:
             tx = _RedisTx(self, step=True, first=first)
             first = None  # run again, a step reads afresh
+            # (a step that raises leaves its WATCH on the connection: the thread's
+            # next MULTI or WATCH ends it first, in the same write; see talk)
+            result = work(tx)
+            if not tx.writes and not tx.watching:
+                return result  # it read nothing under WATCH
             try:
-                result = work(tx)
-                if not tx.writes and not tx.watching:
-                    return result  # it read nothing under WATCH
-                try:
-                    # a step that only read commits nothing: its empty MULTI/EXEC
-                    # checks that what it read (ahead, too) was one state
-                    tx.commit()
-                except WatchError:
-                    continue  # another client changed what this step read: again
-                except RedisConnectionError:
-                    # the connection broke at the commit (its WATCH with it): run the
-                    # step again on fresh reads, once, as redis-py would; a step that
-                    # did commit then finds its own writes, which every rule allows for
-                    if lost:
-                        raise
-                    lost = True
-                    continue
-                return result
-            finally:
-                tx.unwatch()
+                # a step that only read commits nothing: its empty MULTI/EXEC
+                # checks that what it read (ahead, too) was one state
+                tx.commit()
+            except WatchError:
+                continue  # another client changed what this step read: again
+            except RedisConnectionError:
+                # the connection broke at the commit (its WATCH with it): run the
+                # step again on fresh reads, once, as redis-py would; a step that
+                # did commit then finds its own writes, which every rule allows for
+                if lost:
+                    raise
+                lost = True
+                continue
+            return result
 
     @_busy_while_down
     def read(self, work: Callable[[Any], T]) -> T:
@@ -609,7 +593,7 @@ class RedisBackend:
     # others' ids follow from their places in the list.
     @_busy_while_down
     def append_log(self, entry: dict[str, Any], keep: int) -> int:
-        replies = self.round_trip(
+        replies = self.talk(
             [
                 ("MULTI",),
                 ("INCR", self._journal_id),
@@ -623,7 +607,7 @@ class RedisBackend:
 
     @_busy_while_down
     def log(self) -> list[dict[str, Any]]:
-        replies = self.round_trip(
+        replies = self.talk(
             [("MULTI",), ("GET", self._journal_id), ("LRANGE", self._journal, 0, -1), ("EXEC",)]
         )
         newest, texts = _executed(replies)
