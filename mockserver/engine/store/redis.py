@@ -456,7 +456,7 @@ class RedisBackend:
                 also = [((("WATCH", *keys), ()), (command, options))]
             fetched = self._send([read, *due, *also], raise_on_error=False)
             if step is not None:
-                self._held.watching = True
+                self.holds_watch(True)
                 if fetched[-1] is not None:
                     ahead.prewatched = (step, fetched[-1][1])
                 fetched = fetched[:-1]
