@@ -32,6 +32,8 @@ from benchlib import (
     pythonpath_env,
 )
 from report import (
+    CEILING_CONFIG,
+    CEILING_LABEL,
     EMPTY_CONFIG,
     EMPTY_LABEL,
     GRANIAN,
@@ -201,6 +203,23 @@ def simulator_plan(
     return Plan(name, "simulator", server, store, workers, config, build)
 
 
+def ceiling_plan(ctx: Context) -> Plan:
+    """The simulator on the memory store in 2 gunicorn workers (EnvelopeWorker, 8
+    threads, as ``seedance-mock serve`` runs it), each with its own state
+    (wsgi_apps.simulator_own_state): what 2 workers serve at most on this machine,
+    beside which the shared stores' scale-out is read. ``seedance-mock serve``
+    refuses this configuration (a client would see two different states)."""
+    name = f"simulator · {SERVER_LABEL[GTHREAD]} · memory · 2w{CEILING_LABEL}"
+    flags = [*sim_flags(ctx, "memory"), "--seed", "7"]
+
+    def build(port: int, tmp: Path) -> Server:
+        env = pythonpath_env({"SEEDANCE_BENCH_ARGS": shlex.join(flags)})
+        argv = _gunicorn(port, 2, "gthread", "wsgi_apps:simulator_own_state")
+        return Server(name, argv, port, env=env, cwd=HERE, log_dir=tmp)
+
+    return Plan(name, "simulator", GTHREAD, "memory", 2, CEILING_CONFIG, build)
+
+
 def bare_plan(server: str, workers: int, app: str = "bare") -> Plan:
     """The bare WSGI callable (or, with app="flask", a one-route Flask app), served
     the way the simulator is on ``server`` (on granian with 4 threads: behind a gate)."""
@@ -304,7 +323,9 @@ def _server_plans(args: argparse.Namespace, ctx: Context, skipped: list[str]) ->
         shared.remove("redis")
         skipped.append(f"redis rows: {problem}")
     skipped.append(
-        "memory store · 2 workers: refused by design (each worker would hold its own state)"
+        "seedance-mock serve · memory store · 2 workers: refused by design (each worker "
+        "would hold its own state; the ceiling row runs it through gunicorn to measure "
+        "what 2 workers can do at most)"
     )
     plans: list[Plan] = []
     for server in _servings(args, skipped):
@@ -315,6 +336,8 @@ def _server_plans(args: argparse.Namespace, ctx: Context, skipped: list[str]) ->
         for store in stores:
             if store in shared:
                 plans += [simulator_plan(ctx, server, store, w) for w in workers]
+        if server == GTHREAD and "ceiling" not in args.skip:
+            plans.append(ceiling_plan(ctx))
     if "limiter" not in args.skip:
         plans += [
             simulator_plan(ctx, server, store, workers, empty_windows=True)

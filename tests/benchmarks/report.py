@@ -30,6 +30,10 @@ SIMULATOR_LABEL = {
 #: the config and name suffix of a row with the limiter's log kept empty
 EMPTY_CONFIG = "limiter log kept empty"
 EMPTY_LABEL = " · limiter log kept empty"
+#: the config and name suffix of the scale-out ceiling: memory store, 2 workers with
+#: nothing shared (plans.ceiling_plan)
+CEILING_CONFIG = "each worker its own state"
+CEILING_LABEL = " · each worker its own state (nothing shared: the ceiling)"
 #: how a target names a serving option
 SHORT_LABEL = {
     GTHREAD: "serve (gunicorn)",

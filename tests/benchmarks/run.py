@@ -11,6 +11,9 @@ Rows:
   and with ``--threads 1``; gunicorn sync workers; waitress), on the memory
   store, each also checked for a latency fault or slow clients holding up
   others; and on the sqlite and redis stores with 1 and 2 workers;
+- the scale-out ceiling: the memory store in 2 gunicorn workers, each with its
+  own state (plans.ceiling_plan): what 2 workers can serve on this machine with
+  nothing shared;
 - a one-route Flask app (wsgi_apps.flask) on each serving option: the
   framework's ceiling; and a bare WSGI app (wsgi_apps.bare): the stack's;
 - one server filled from 10 to 100,000 stored tasks (growth.py);
@@ -55,6 +58,7 @@ from benchlib import (
     StartFailed,
     command_version,
     free_port,
+    get_json,
     pythonpath_env,
     run_wrk,
     tree_cpu_seconds,
@@ -65,7 +69,7 @@ from benchlib import (
 from growth import Growth, build_default_server, grow
 from isolation import latency_fault, slow_clients
 from plans import Context, plan_rows, redis_problem, sim_flags
-from report import Plan, Results, Row, render
+from report import CEILING_CONFIG, Plan, Results, Row, render
 
 # --- measuring -------------------------------------------------------------------------
 
@@ -104,9 +108,9 @@ def measure(plan: Plan, ctx: Context) -> Row:
             ctx.log(f"  skipped: {row.skipped}")
             return row
         row.startup_s = statistics.median([*startups, startup])
-        path = STATUS_PATH.format(id=first.get("id") or "sd2_gS4TQrBffY8E")
+        path = STATUS_PATH.format(id=_status_id(plan, port, first))
         _drive(row, server, path, ctx)
-        if plan.group == "simulator" and plan.store == "memory":
+        if plan.group == "simulator" and plan.store == "memory" and plan.workers == 1:
             _isolation(row, port, path, ctx)
         _log_row(row, ctx)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
@@ -115,6 +119,16 @@ def measure(plan: Plan, ctx: Context) -> Row:
     finally:
         server.stop()
     return row
+
+
+def _status_id(plan: Plan, port: int, first: dict[str, Any]) -> str:
+    """The task the GETs poll: the start-up probe's; on the ceiling row, whose
+    workers each hold their own tasks, the first task of every worker (the same
+    id in each, see wsgi_apps.simulator_own_state), the oldest of what one lists."""
+    if plan.config == CEILING_CONFIG:
+        tasks = get_json(port, "/__admin/tasks")["tasks"]
+        return str(tasks[-1]["id"])
+    return str(first.get("id") or "sd2_gS4TQrBffY8E")
 
 
 def _drive(row: Row, server: Server, path: str, ctx: Context) -> None:
@@ -319,6 +333,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             "redis",
             "sqlite",
             "limiter",
+            "ceiling",
             "fill",
             "inprocess",
             "contracts",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from growth import Growth, Stage
-from report import GRANIAN, GTHREAD, SHORT_LABEL, Results, Row
+from report import CEILING_CONFIG, GRANIAN, GTHREAD, SHORT_LABEL, Results, Row
 
 Judged = tuple[str, str, bool | None]
 NOT_MEASURED = "not measured"
@@ -58,6 +58,32 @@ def _scale_out(res: Results, server: str) -> Iterator[Judged]:
             text, met = _vs(row.rps(which), base.rps(which), SCALE_OUT)
             yield f"{where}: {store} · 2w {label} c32 ≥ 1.5× memory · 1w", text, met
         yield f"{where}: {store} · 2w p99 ≤ 50 ms at 32 connections", *_p99s(row, SCALE_OUT_P99_MS)
+    if server == GTHREAD:
+        yield _ceiling(res)
+
+
+def _ceiling(res: Results) -> Judged:
+    """Not a target: what 2 workers serve at most here, nothing shared (the shared
+    stores' 1.5× is read against it: the load generator shares the 2 cores)."""
+    name = "Scale-out: the ceiling on this machine, memory · 2w with nothing shared vs memory · 1w"
+    base, top = res.simulator(GTHREAD), res.simulator(GTHREAD, "memory", 2, CEILING_CONFIG)
+    if base is None or top is None:
+        return name, NOT_MEASURED, None
+    parts = []
+    for which, label in (("get32", "GET"), ("post32", "POST")):
+        mine, theirs = top.rps(which), base.rps(which)
+        if mine is not None and theirs:
+            parts.append(f"{label} {mine:,.0f} vs {theirs:,.0f} req/s = {mine / theirs:.2f}×")
+    for store in ("sqlite", "redis"):
+        shared = res.simulator(GTHREAD, store, 2)
+        ratios = [
+            f"{label} {100 * got / most:.0f}%"
+            for which, label in (("get32", "GET"), ("post32", "POST"))
+            if shared is not None and (got := shared.rps(which)) and (most := top.rps(which))
+        ]
+        if ratios:
+            parts.append(f"{store} · 2w reaches {', '.join(ratios)} of it")
+    return name, "; ".join(parts) + " (a bound, not a target)", None
 
 
 def _p99s(row: Row, limit: float) -> tuple[str, bool | None]:

@@ -14,7 +14,14 @@ from the same flags, read from the environment variable ``SEEDANCE_BENCH_ARGS``
 (e.g. ``--clock manual --store sqlite:/tmp/x.db --set ...``), so that gunicorn's
 sync workers (which import a module-level application in each worker) serve the
 same app. (granian runs through ``seedance-mock serve --server granian`` itself.)
-Both are built on first access, so importing ``bare`` builds neither.
+``simulator_own_state``: the same, with one task submitted in-process as it is
+built: on the memory store, each worker holds its own state, and with ``--seed``
+among the flags every worker's first task has the same id, so a GET of it is
+answered by whichever worker takes it. Nothing is shared: two of these workers
+measure what two workers can do on this machine at most (the ceiling that the
+shared stores' scale-out is measured against).
+
+Each is built on first access, so importing ``bare`` builds none of them.
 """
 
 from __future__ import annotations
@@ -93,11 +100,31 @@ def build_simulator() -> Any:
     return create_app(from_args(Config, args))
 
 
+def build_simulator_own_state() -> Any:
+    """``build_simulator`` with one task submitted in-process (see the module docstring)."""
+    from benchlib import SIM_KEY, SUBMIT_BODY, SUBMIT_PATH
+
+    app = build_simulator()
+    answer = app.test_client().post(
+        SUBMIT_PATH,
+        data=SUBMIT_BODY,
+        headers={
+            "Authorization": f"Bearer {SIM_KEY}",
+            "Idempotency-Key": "own-state",
+            "Content-Type": "application/json",
+        },
+    )
+    if answer.status_code != 202:
+        raise RuntimeError(f"the first submit failed: {answer.status_code} {answer.data!r}")
+    return app
+
+
 def __getattr__(name: str) -> Any:
     # Built lazily and once per process: the server imports ``wsgi_apps:simulator``
     # in every worker, and each worker must build its own app (its own clock thread).
     builders = {
         "simulator": build_simulator,
+        "simulator_own_state": build_simulator_own_state,
         "flask": build_flask,
         "flask_gated": build_flask_gated,
         "bare_gated": build_bare_gated,

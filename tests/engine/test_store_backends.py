@@ -203,6 +203,34 @@ def test_returned_records_are_copies(store: Store) -> None:
     assert again is not None
     assert again.status == PROCESSING
     assert balance(store) == 70
+    # read again, a record unchanged in the store is one decoded before: still a copy
+    for _ in range(2):
+        read = store.get_task(task.id)
+        assert read is not None
+        assert read.status == PROCESSING
+        read.status = FAILED
+    assert balance(store) == 70
+
+
+def test_a_record_changed_by_another_process_reads_as_changed(
+    store: Store, backend_url: str
+) -> None:
+    """A record read before (and kept decoded) is read afresh once another
+    process's step changed it in the store."""
+    if backend_url == "memory":
+        pytest.skip("one process holds a memory store")
+    task = store.create_task(make_task(due_in=10), None, DAY)
+    assert balance(store) == 70  # read twice: the second read is of a decoded record
+    assert balance(store) == 70
+    assert store.get_task(task.id).status == PROCESSING  # type: ignore[union-attr]
+    other = open_store(backend_url)
+    try:
+        other.set_credits(P, "acme", 5, T0 + 1, "support")
+        assert other.force(task.id, FAILED, T0 + 2, "content_policy", "Nope.") is not None
+    finally:
+        other.close()
+    assert balance(store) == 5 + 30  # the refund of the failure
+    assert store.get_task(task.id).status == FAILED  # type: ignore[union-attr]
 
 
 def test_ledger_adds_up_after_every_kind_of_operation(store: Store) -> None:

@@ -16,8 +16,12 @@ nothing is written. A ``tx`` sees its own record writes, but its index reads
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import hashlib
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -26,6 +30,27 @@ T = TypeVar("T")
 
 #: a deleted record in a write set
 DELETED: Any = object()
+
+
+@functools.cache
+def _copier(cls: type) -> Callable[[Any], Any]:
+    """A fast shallow copy of one record class: slotted dataclasses rebuilt from
+    their fields, anything else through copy.copy."""
+    kind: Any = cls
+    names = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+    if not names or not hasattr(cls, "__slots__"):
+        return copy.copy
+    values = operator.attrgetter(*names)
+    if len(names) == 1:
+        return lambda record: kind(values(record))
+    return lambda record: kind(*values(record))
+
+
+def shallow_copy(record: Any) -> Any:
+    """A record of its own for a caller to change (what it holds is shared: a
+    step replaces a nested value, never changes it in place)."""
+    kind: Any = type(record)
+    return _copier(kind)(record)
 
 
 def key_digest(key: str) -> str:

@@ -24,6 +24,7 @@ from mockserver.engine.model import (
     MediaSpec,
     Task,
 )
+from mockserver.engine.store.base import shallow_copy
 
 
 @functools.cache
@@ -86,3 +87,34 @@ LOADERS: Mapping[str, Callable[[Any], Any]] = {
 
 def load(table: str, text: str | bytes) -> Any:
     return LOADERS.get(table, _as_is)(json.loads(text))
+
+
+class Decoded:
+    """The records this process decoded last, each with the text it came from,
+    so a read of unchanged text costs a comparison and a shallow copy instead of
+    a decode (a client polling a task reads the same text again and again; on
+    SQLite a task's decode was 43 µs of a poll's 1,000, its copy 3 µs).
+
+    Always as fresh as the store: the text is read every time, and a record is
+    reused only for exactly the text it was decoded from. Bounded: past ``size``
+    records it starts again from empty.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        # threads share it: each dict operation is atomic, and a race at worst
+        # empties it once more or keeps one record fewer
+        self._found: dict[tuple[str, str], tuple[str | bytes, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def load(self, table: str, key: str, text: str | bytes) -> Any:
+        found = self._found.get((table, key))
+        if found is not None and found[0] == text:
+            return shallow_copy(found[1])
+        record = load(table, text)
+        if len(self._found) >= self.size:
+            self._found.clear()
+        self._found[(table, key)] = (text, shallow_copy(record))
+        return record

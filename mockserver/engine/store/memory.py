@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import bisect
-import copy
 import dataclasses
-import functools
 import itertools
 import math
 import operator
@@ -15,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mockserver.engine.model import IdempotencyRecord, LedgerEntry, MediaSpec, Task
-from mockserver.engine.store.base import DELETED, BufferedTx, T
+from mockserver.engine.store.base import DELETED, BufferedTx, T, shallow_copy
 
 _SCORE = operator.itemgetter(0)
 #: a chunk splits past twice this many members, and merges with a neighbour below half
@@ -339,26 +337,6 @@ _LAYOUTS = {
 _BY_NUMBER = [layout.unpack for layout in _LAYOUTS.values()]
 
 
-@functools.cache
-def _copier(cls: type) -> Callable[[Any], Any]:
-    """A fast shallow copy of one record class (slotted dataclasses rebuilt from
-    their fields, anything else through copy.copy); rows are made again by
-    their layouts (``_BY_NUMBER``), not here."""
-    kind: Any = cls
-    names = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
-    if not names or not hasattr(cls, "__slots__"):
-        return copy.copy
-    values = operator.attrgetter(*names)
-    if len(names) == 1:
-        return lambda record: kind(values(record))
-    return lambda record: kind(*values(record))
-
-
-def _copy(record: Any) -> Any:
-    kind: Any = type(record)
-    return _copier(kind)(record)
-
-
 class _MemoryTx(BufferedTx):
     def __init__(self, backend: MemoryBackend) -> None:
         super().__init__()
@@ -371,7 +349,7 @@ class _MemoryTx(BufferedTx):
             return None
         if type(found) is tuple:
             return _BY_NUMBER[found[0]](found)
-        return _copy(found)
+        return shallow_copy(found)
 
     def scan(
         self,
@@ -465,7 +443,7 @@ class MemoryBackend:
         if type(record) is tuple:
             raise TypeError(f"the memory store keeps its own rows as tuples: store {table} "
                             "records as another type")  # fmt: skip
-        return _copy(record)
+        return shallow_copy(record)
 
     def read_ahead(self, route: str | None) -> None:
         """Nothing to fetch ahead: a read here is no round trip (see Backend)."""

@@ -275,14 +275,18 @@ class _RedisTx(BufferedTx):
         else:
             name = self._backend.record_key(table, key)
             text = self._query([name], "GET", name)
-        return None if text is None else codec.load(table, text)
+        return None if text is None else self._backend.decoded.load(table, key, text)
 
     def _load_many(self, table: str, keys: Sequence[str]) -> list[Any | None]:
         if not keys:
             return []
         names = [self._backend.record_key(table, key) for key in keys]
         texts = self._query(names, "MGET", *names)
-        return [None if t is None else codec.load(table, t) for t in texts]
+        decoded = self._backend.decoded
+        return [
+            None if t is None else decoded.load(table, k, t)
+            for k, t in zip(keys, texts, strict=True)
+        ]
 
     def scan(
         self,
@@ -382,6 +386,7 @@ class RedisBackend:
         # window) would only void each other's EXEC and run again. Steps of other
         # processes and hosts still meet as optimistic transactions.
         self._steps = threading.Lock()
+        self.decoded = codec.Decoded()
         self._reader = _RedisTx(self)  # reads write nothing, so one serves every read
         self._held = _Held()
         self._lock = threading.Lock()

@@ -76,15 +76,16 @@ def _firsts_query(count: int) -> str:
 
 
 class _SQLiteTx(BufferedTx):
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, decoded: codec.Decoded) -> None:
         super().__init__()
         self.db = db
+        self.decoded = decoded
 
     def _load(self, table: str, key: str) -> Any | None:
         row = self.db.execute(
             "SELECT data FROM records WHERE tbl = ? AND key = ?", (table, key)
         ).fetchone()
-        return None if row is None else codec.load(table, row[0])
+        return None if row is None else self.decoded.load(table, key, row[0])
 
     def scan(
         self,
@@ -157,6 +158,7 @@ class SQLiteBackend:
         self.path = str(path)
         self.synchronous = synchronous
         self._local = threading.local()
+        self.decoded = codec.Decoded()
         # Writers queue on a lock rather than on SQLite's busy handler, which
         # polls with sleeps of up to 100 ms: this process's threads on a mutex,
         # the worker processes on an flock of a file beside the database.
@@ -181,7 +183,7 @@ class SQLiteBackend:
             _use_wal(db)
             db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             db.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
-            reader = self._local.reader = _SQLiteTx(db)
+            reader = self._local.reader = _SQLiteTx(db, self.decoded)
         return reader
 
     @contextlib.contextmanager
@@ -203,7 +205,7 @@ class SQLiteBackend:
 
     def atomically(self, work: Callable[[Any], T]) -> T:
         with self._transaction() as db:
-            tx = _SQLiteTx(db)
+            tx = _SQLiteTx(db, self.decoded)
             result = work(tx)
             tx.apply()
             return result
